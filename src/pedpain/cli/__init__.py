@@ -1,0 +1,1 @@
+"""The ``pedpain`` command line: thin Typer shells over the library layers."""

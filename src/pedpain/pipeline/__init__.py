@@ -1,0 +1,1 @@
+"""Multi-stage workflows (the demo) built from the library layers."""
