@@ -16,6 +16,7 @@ import typer
 from pedpain import DISCLAIMER, __version__
 from pedpain.cli import demo as demo_cmd
 from pedpain.cli import scales as scales_cmd
+from pedpain.cli import unbc as unbc_cmd
 from pedpain.core.errors import EXIT_BUG, EXIT_USAGE, PedpainError
 from pedpain.core.logging import configure_logging
 from pedpain.core.settings import load_settings
@@ -73,6 +74,7 @@ def root(
 
 app.command("scales")(scales_cmd.scales)
 app.command("demo")(demo_cmd.demo)
+app.add_typer(unbc_cmd.app, name="unbc")
 
 
 def _debug_requested(args: list[str]) -> bool:
