@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import yaml
-from pydantic import Field, ValidationError
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import (
     BaseSettings,
     InitSettingsSource,
@@ -42,6 +42,11 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = Field(default="text", description="stderr log format")
     debug: bool = Field(default=False, description="show tracebacks for errors")
     workers: int = Field(default=1, ge=1, le=256, description="parallel worker processes")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL of the research database; default SQLite in home"
+    )
+    key_file: Path | None = Field(default=None, description="media encryption key file (base64)")
+    media_key: SecretStr | None = Field(default=None, description="media key, base64 (env only)")
 
     @classmethod
     def settings_customise_sources(
