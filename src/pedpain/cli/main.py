@@ -15,6 +15,7 @@ import typer
 
 from pedpain import DISCLAIMER, __version__
 from pedpain.cli import demo as demo_cmd
+from pedpain.cli import preprocess as preprocess_cmd
 from pedpain.cli import scales as scales_cmd
 from pedpain.cli import unbc as unbc_cmd
 from pedpain.core.errors import EXIT_BUG, EXIT_USAGE, PedpainError
@@ -74,6 +75,7 @@ def root(
 
 app.command("scales")(scales_cmd.scales)
 app.command("demo")(demo_cmd.demo)
+app.command("preprocess")(preprocess_cmd.preprocess)
 app.add_typer(unbc_cmd.app, name="unbc")
 
 
