@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+# Database fixtures (dbenv: SQLite and PostgreSQL) for the tests/test_db_*.py files.
+from db_fixtures import _postgres_admin, dbenv, postgres_url  # noqa: F401
 from pedpain.cli.main import run
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import typer
 
 from pedpain import DISCLAIMER, __version__
+from pedpain.cli import db as db_cmd
 from pedpain.cli import demo as demo_cmd
 from pedpain.cli import preprocess as preprocess_cmd
 from pedpain.cli import scales as scales_cmd
@@ -77,6 +78,7 @@ app.command("scales")(scales_cmd.scales)
 app.command("demo")(demo_cmd.demo)
 app.command("preprocess")(preprocess_cmd.preprocess)
 app.add_typer(unbc_cmd.app, name="unbc")
+app.add_typer(db_cmd.app, name="db")
 
 
 def _debug_requested(args: list[str]) -> bool:

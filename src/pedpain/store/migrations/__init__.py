@@ -1,0 +1,1 @@
+"""Alembic migrations of the research database, run by ``pedpain db init``."""
