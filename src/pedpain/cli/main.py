@@ -16,6 +16,7 @@ import typer
 from pedpain import DISCLAIMER, __version__
 from pedpain.cli import db as db_cmd
 from pedpain.cli import demo as demo_cmd
+from pedpain.cli import evaluate as evaluate_cmd
 from pedpain.cli import preprocess as preprocess_cmd
 from pedpain.cli import scales as scales_cmd
 from pedpain.cli import unbc as unbc_cmd
@@ -76,6 +77,7 @@ def root(
 
 app.command("scales")(scales_cmd.scales)
 app.command("demo")(demo_cmd.demo)
+app.add_typer(evaluate_cmd.app, name="evaluate")
 app.command("preprocess")(preprocess_cmd.preprocess)
 app.add_typer(unbc_cmd.app, name="unbc")
 app.add_typer(db_cmd.app, name="db")
