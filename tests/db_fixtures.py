@@ -17,6 +17,8 @@ from pedpain.core.settings import Settings, load_settings
 from pedpain.store import Store, open_store, write_new_key
 
 POSTGRES_ENV = "PEDPAIN_TEST_POSTGRES_URL"
+# Read once at import: the suite's autouse fixture clears PEDPAIN_* from each test's env.
+_ADMIN_URL = os.environ.get(POSTGRES_ENV) or None
 
 
 def _in_ci() -> bool:
@@ -31,7 +33,7 @@ def _unavailable(reason: str) -> None:
 
 @pytest.fixture(scope="session")
 def _postgres_admin() -> str | None:
-    return os.environ.get(POSTGRES_ENV) or None
+    return _ADMIN_URL
 
 
 @pytest.fixture

@@ -31,6 +31,8 @@ TERM_GESTATION_WEEKS = 37.0
 ASSENT_AGE_MONTHS = 7 * 12
 #: Photos below this resolution are accepted with a warning (the protocol asks for 20 MP).
 PHOTO_MIN_MEGAPIXELS = 20.0
+#: Cameras sold as "20 MP" deliver 19.9-20.1 MP (5472 x 3648 = 19.96 MP): allow 0.5 %.
+_NOMINAL_TOLERANCE = 0.995
 
 GROUPS = ("control", "experimental")
 SURGERY_TYPES = ("abdominal", "orthopaedic", "other")
@@ -152,7 +154,7 @@ def check_photo_resolution(width: int | None, height: int | None) -> Finding | N
     if not width or not height:
         return Finding("photo_resolution_unknown", "photo resolution is not recorded")
     megapixels = width * height / 1e6
-    if megapixels < PHOTO_MIN_MEGAPIXELS:
+    if megapixels < PHOTO_MIN_MEGAPIXELS * _NOMINAL_TOLERANCE:
         return Finding(
             "photo_below_20mp",
             f"photo is {width}x{height} ({megapixels:.2f} MP), below the protocol's "

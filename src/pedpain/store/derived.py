@@ -88,7 +88,7 @@ def register_derived_many(store: Store, items: Iterable[Derived]) -> int:
                     select(DerivedArtifact.subject_id, DerivedArtifact.path).where(
                         DerivedArtifact.subject_id.in_(chunk)
                     )
-                ).tuples()
+                )
             )
         now = audit.now()
         new = [
@@ -160,6 +160,6 @@ def _subject_ids(db: DbSession, codes: list[str]) -> dict[str, int]:
             (code, sid)
             for sid, code in db.execute(
                 select(Subject.id, Subject.code).where(Subject.code.in_(chunk))
-            ).tuples()
+            )
         )
     return out

@@ -706,7 +706,7 @@ class _Importer:
                     ),
                     new_subjects,
                 )
-                ids.update((code, sid) for sid, code in result.tuples())
+                ids.update((code, sid) for sid, code in result)
             session_rows = [dict(s, subject_id=ids[p.code]) for p in plans for s in p.sessions]
             session_ids: dict[str, int] = {}
             if session_rows:
@@ -716,7 +716,7 @@ class _Importer:
                     ),
                     session_rows,
                 )
-                session_ids.update((code, sid) for sid, code in result.tuples())
+                session_ids.update((code, sid) for sid, code in result)
 
             def sid_of(code: str | None) -> int | None:
                 if code is None:
@@ -857,9 +857,7 @@ def _session_ids(db: DbSession, codes: list[str]) -> dict[str, int]:
     for chunk in _chunks(codes):
         out.update(
             (c, i)
-            for i, c in db.execute(
-                select(Session.id, Session.code).where(Session.code.in_(chunk))
-            ).tuples()
+            for i, c in db.execute(select(Session.id, Session.code).where(Session.code.in_(chunk)))
         )
     return out
 
@@ -871,13 +869,13 @@ def _load_existing(db: DbSession, codes: list[str], session_codes: list[str]) ->
             select(Subject.id, Subject.code, Subject.age_months, Subject.group).where(
                 Subject.code.in_(chunk)
             )
-        ).tuples():
+        ):
             subjects[code] = (sid, age, group)
     sessions: dict[str, tuple[int, int]] = {}
     for chunk in _chunks(session_codes):
         for i, c, subj in db.execute(
             select(Session.id, Session.code, Session.subject_id).where(Session.code.in_(chunk))
-        ).tuples():
+        ):
             sessions[c] = (i, subj)
     ex = _Existing(
         subjects=subjects,
@@ -903,21 +901,17 @@ def _load_existing(db: DbSession, codes: list[str], session_codes: list[str]) ->
     session_ids = [v[0] for v in sessions.values()]
     for chunk in _chunks(session_ids):
         ex.media.update(
-            db.execute(
-                select(Media.session_id, Media.slot).where(Media.session_id.in_(chunk))
-            ).tuples()
+            db.execute(select(Media.session_id, Media.slot).where(Media.session_id.in_(chunk)))
         )
         ex.ratings.update(
-            db.execute(
-                select(Rating.session_id, Rating.rater).where(Rating.session_id.in_(chunk))
-            ).tuples()
+            db.execute(select(Rating.session_id, Rating.rater).where(Rating.session_id.in_(chunk)))
         )
         ex.self_reports.update(
             db.execute(
                 select(SelfReport.session_id, SelfReport.scale).where(
                     SelfReport.session_id.in_(chunk)
                 )
-            ).tuples()
+            )
         )
     for chunk in _chunks(subject_ids):
         for row in db.scalars(select(Consent).where(Consent.subject_id.in_(chunk))):
@@ -932,7 +926,7 @@ def _load_existing(db: DbSession, codes: list[str], session_codes: list[str]) ->
                 select(Analgesic.subject_id, Analgesic.drug, Analgesic.given_at).where(
                     Analgesic.subject_id.in_(chunk)
                 )
-            ).tuples()
+            )
         )
     return ex
 
@@ -942,7 +936,7 @@ def _recompute_consensus(db: DbSession, session_ids: list[int]) -> None:
     for chunk in _chunks(session_ids):
         for sid, value in db.execute(
             select(Rating.session_id, Rating.normalised).where(Rating.session_id.in_(chunk))
-        ).tuples():
+        ):
             scores[sid].append(value)
     for sid in session_ids:
         c = consensus(scores.get(sid, []))

@@ -25,11 +25,11 @@ def verify_store(
     orphans. Registered derived artefacts that no longer exist are listed as stale."""
     start = time.perf_counter()
     with store.session() as db:
-        rows = db.execute(select(Media.sha256, Session.code, Media.slot).join(Session)).tuples()
+        rows = db.execute(select(Media.sha256, Session.code, Media.slot).join(Session))
         where: dict[str, list[str]] = defaultdict(list)
         for sha, session_code, slot in rows:
             where[sha].append(f"{session_code}/{slot}")
-        derived = list(db.execute(select(DerivedArtifact.path, DerivedArtifact.kind)).tuples())
+        derived = list(db.execute(select(DerivedArtifact.path, DerivedArtifact.kind)))
         subject_count = len(list(db.scalars(select(Subject.id))))
     media = store.media() if deep and where else None
     root = store.media_root

@@ -38,7 +38,7 @@ def collect_stats(store: Store, *, reason: str | None = None) -> dict[str, Any]:
             query = select(column, func.count()).group_by(column).where(*where)
             if join is not None:
                 query = query.join(join)
-            return {str(k): int(v) for k, v in db.execute(query).tuples()}
+            return {str(k): int(v) for k, v in db.execute(query)}
 
         enrolled = count(Subject)
         ages = Counter(age_band(a) for a in db.scalars(select(Subject.age_months)))
@@ -60,9 +60,7 @@ def collect_stats(store: Store, *, reason: str | None = None) -> dict[str, Any]:
         )
         triples = [
             (str(s), str(r), float(v))
-            for s, r, v in db.execute(
-                select(Rating.session_id, Rating.rater, Rating.normalised)
-            ).tuples()
+            for s, r, v in db.execute(select(Rating.session_id, Rating.rater, Rating.normalised))
         ]
         doc: dict[str, Any] = {
             "database": store.describe(),

@@ -118,7 +118,7 @@ def withdraw_subject(
                 select(DerivedArtifact.path, DerivedArtifact.kind, DerivedArtifact.subject_column)
                 .where(DerivedArtifact.subject_id == sid)
                 .order_by(DerivedArtifact.path)
-            ).tuples()
+            )
         )
         models = list(
             db.execute(
@@ -126,7 +126,7 @@ def withdraw_subject(
                 .join(ModelRunSubject)
                 .where(ModelRunSubject.subject_id == sid)
                 .order_by(ModelRun.id)
-            ).tuples()
+            )
         )
 
     # 1. Files: the encrypted media (unless another subject has the same bytes).
