@@ -511,9 +511,23 @@ def _write(result: EvaluationResult, rows: pd.DataFrame, out: Path) -> None:
 
 
 def _json(doc: dict[str, Any]) -> str:
-    from pedpain.cli.common import _jsonable
+    return json.dumps(_plain(doc), ensure_ascii=False, indent=2, allow_nan=False) + "\n"
 
-    return json.dumps(_jsonable(doc), ensure_ascii=False, indent=2, allow_nan=False) + "\n"
+
+def _plain(value: Any) -> Any:
+    """JSON-ready: numpy scalars to Python, paths to text, non-finite floats to null (the
+    same policy as the CLI's --json; evaluation cannot import the cli layer)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    if hasattr(value, "item") and callable(value.item):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def _figures(doc: dict[str, Any], rows: pd.DataFrame) -> dict[str, bytes]:
