@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import date, datetime
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
@@ -143,6 +144,10 @@ def rotate_key(store: Store, new_key: MediaKey) -> dict[str, Any]:
     return doc
 
 
+def _iso(value: date | datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
 def subject_timeline(store: Store, code: str, *, reason: str | None = None) -> dict[str, Any]:
     """Everything recorded about one child, in time order (an audited read)."""
     with store.session() as db:
@@ -168,14 +173,14 @@ def subject_timeline(store: Store, code: str, *, reason: str | None = None) -> d
             "gestational_age_weeks": subject.gestational_age_weeks,
             "surgery": {
                 "type": subject.surgery_type,
-                "start": subject.surgery_start,
-                "end": subject.surgery_end,
+                "start": _iso(subject.surgery_start),
+                "end": _iso(subject.surgery_end),
                 "hours": subject.surgery_hours,
             },
             "consents": [
                 {
                     "event": c.event,
-                    "date": c.on_date,
+                    "date": _iso(c.on_date),
                     "guardian_consent": c.guardian_consent,
                     "child_assent": c.child_assent,
                     "version": c.version,
@@ -186,7 +191,7 @@ def subject_timeline(store: Store, code: str, *, reason: str | None = None) -> d
                 {
                     "session_id": s.code,
                     "time_point": s.time_point,
-                    "assessed_at": s.assessed_at,
+                    "assessed_at": _iso(s.assessed_at),
                     "hours_since_surgery": s.hours_since_surgery,
                     "consensus": s.consensus_score,
                     "rater_spread": s.rater_spread,
@@ -226,7 +231,12 @@ def subject_timeline(store: Store, code: str, *, reason: str | None = None) -> d
                 for s in subject.sessions
             ],
             "analgesics": [
-                {"drug": a.drug, "dose_mg": a.dose_mg, "route": a.route, "given_at": a.given_at}
+                {
+                    "drug": a.drug,
+                    "dose_mg": a.dose_mg,
+                    "route": a.route,
+                    "given_at": _iso(a.given_at),
+                }
                 for a in sorted(subject.analgesics, key=lambda a: a.given_at)
             ],
         }
