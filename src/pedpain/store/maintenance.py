@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import time
-from datetime import date, datetime
 from collections import Counter, defaultdict
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
