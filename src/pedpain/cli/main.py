@@ -17,8 +17,10 @@ from pedpain import DISCLAIMER, __version__
 from pedpain.cli import db as db_cmd
 from pedpain.cli import demo as demo_cmd
 from pedpain.cli import evaluate as evaluate_cmd
+from pedpain.cli import phantom as phantom_cmd
 from pedpain.cli import preprocess as preprocess_cmd
 from pedpain.cli import scales as scales_cmd
+from pedpain.cli import train as train_cmd
 from pedpain.cli import unbc as unbc_cmd
 from pedpain.core.errors import EXIT_BUG, EXIT_USAGE, PedpainError
 from pedpain.core.logging import configure_logging
@@ -81,6 +83,8 @@ app.add_typer(evaluate_cmd.app, name="evaluate")
 app.command("preprocess")(preprocess_cmd.preprocess)
 app.add_typer(unbc_cmd.app, name="unbc")
 app.add_typer(db_cmd.app, name="db")
+app.add_typer(phantom_cmd.app, name="phantom")
+app.command("train")(train_cmd.train)
 
 
 def _debug_requested(args: list[str]) -> bool:

@@ -1,0 +1,5 @@
+"""``python -m pedpain`` is the same as the ``pedpain`` command."""
+
+from pedpain.cli.main import main
+
+main()

@@ -1,0 +1,62 @@
+"""``pedpain train``: source and transfer training from a YAML experiment config."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import typer
+
+from pedpain.cli.common import print_json, settings_of
+from pedpain.core.progress import progress_enabled
+
+
+def train(
+    ctx: typer.Context,
+    config: Path = typer.Option(..., "--config", "-c", help="Experiment YAML (see configs/)."),
+    overrides: list[str] = typer.Argument(
+        None,
+        help="KEY=VALUE overrides of the config, dotted: train.epochs=3 model.backbone=resnet18",
+    ),
+    out: Path | None = typer.Option(
+        None, "--out", help="Model folder to write (default: PEDPAIN_HOME/models/<name>)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON summary on stdout."),
+) -> None:
+    """Train a pain model: the source stage on UNBC-McMaster or the transfer stage on
+    children's faces. Folds are always by subject; a killed run resumes when rerun.
+
+    \b
+    Examples:
+      pedpain train --config configs/source_unbc_vgg16.yaml data.root=/data/UNBC
+      pedpain train --config configs/transfer_oapc.yaml source_model=models/source train.epochs=5
+    """
+    from pedpain.training.config import load_experiment
+    from pedpain.training.run import run_experiment
+    from pedpain.training.tables import load_face_table
+
+    settings = settings_of(ctx)
+    experiment = load_experiment(config, overrides or [])
+    folder = out or experiment.out or settings.home / "models" / experiment.name
+    if settings.log_level != "debug":
+        for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+    table = load_face_table(experiment, folder.parent / f".{folder.name}-data")
+    results = run_experiment(experiment, table, folder, progress=progress_enabled())
+    doc = {
+        "model": str(folder),
+        "stage": experiment.stage,
+        "folds": [
+            {"fold": r.fold, "folder": str(r.folder), "reused": r.reused, **r.metrics}
+            for r in results
+        ],
+    }
+    if as_json:
+        print_json(doc)
+        return
+    for r in results:
+        shown = ", ".join(
+            f"{k} {r.metrics[k]:.3f}" for k in ("mae", "pcc", "auc") if r.metrics.get(k) is not None
+        )
+        typer.echo(f"{r.fold}: {shown} -> {r.folder}{' (reused)' if r.reused else ''}")
+    typer.echo(f"Model written to {folder}")

@@ -1,0 +1,1 @@
+"""Training: Lightning module and data module, source/transfer stages, model folders."""

@@ -1,0 +1,290 @@
+"""Real training at small scale: a UNBC-layout tree made here, resnet18 at 64 px."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from pedpain.core.errors import EnvironmentProblem, UsageError
+from pedpain.models import available_backbones, create_backbone
+from pedpain.models.bundle import load_model_folder
+from pedpain.training.config import apply_overrides, load_experiment
+
+SUBJECTS = ["042-ll042", "043-jh043", "047-jl047", "048-aa048", "049-bm049", "052-dr052"]
+
+
+def _num(v: float) -> str:
+    return f"   {v:.7e}\n"
+
+
+def make_unbc_tree(root: Path, frames_per_seq: int = 12, seed: int = 0) -> Path:
+    """Images whose bright square grows with PSPI; AAM eyes at fixed places."""
+    rng = np.random.default_rng(seed)
+    for subj in SUBJECTS:
+        initials, sid = subj[4:6], subj[:3]
+        shade = int(rng.integers(30, 90))
+        for seq in (f"{initials}{sid}t1aaaff", f"{initials}{sid}t2afunaff"):
+            for i in range(1, frames_per_seq + 1):
+                stem = f"{seq}{i:03d}"
+                pspi = int(rng.integers(0, 9)) if rng.random() < 0.6 else 0
+                img = np.full((120, 160, 3), shade, np.uint8)
+                img += rng.integers(0, 20, img.shape, dtype=np.uint8)
+                r = 6 + pspi * 3
+                img[70 - r : 70 + r, 80 - r : 80 + r] = 230
+                for part, rel in (("Images", f"{stem}.png"),):
+                    d = root / part / subj / seq
+                    d.mkdir(parents=True, exist_ok=True)
+                    cv2.imwrite(str(d / rel), img)
+                for kind, text in (
+                    ("PSPI", _num(pspi)),
+                    ("FACS", "" if pspi == 0 else f"   {4:.7e}   {pspi:.7e}   {0:.7e}   {0:.7e}\n"),
+                ):
+                    d = root / "Frame_Labels" / kind / subj / seq
+                    d.mkdir(parents=True, exist_ok=True)
+                    (d / f"{stem}_facs.txt").write_text(text)
+                pts = np.tile([[80.0, 60.0]], (66, 1))
+                pts[36:42] = [60, 45]
+                pts[42:48] = [100, 45]
+                d = root / "AAM_landmarks" / subj / seq
+                d.mkdir(parents=True, exist_ok=True)
+                (d / f"{stem}_aam.txt").write_text("".join(f"{x} {y}\n" for x, y in pts))
+    return root
+
+
+def _run_killed_after_first_checkpoint(cfg: Path, out: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    env = dict(os.environ, PEDPAIN_NO_PROGRESS="1")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pedpain", "train", "--config", str(cfg), "--out", str(out)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    ckpt = out / "checkpoints" / "last.ckpt"
+    deadline = time.monotonic() + 300
+    while not ckpt.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert ckpt.exists(), "the run ended before writing its first checkpoint"
+
+
+def write_config(path: Path, root: Path, **extra) -> Path:
+    doc = {
+        "stage": "source",
+        "name": "tiny",
+        "data": {
+            "kind": "unbc",
+            "root": str(root),
+            "target": "pspi",
+            "cache": str(root.parent / f"{root.name}-faces"),
+        },
+        "split": {"kind": "holdout", "test_fraction": 0.34, "val_fraction": 0.0},
+        "model": {"backbone": "resnet18", "input_size": 64, "head_hidden": [32]},
+        "train": {"batch_size": 16, "epochs": 3, "lr": 0.003, "early_stopping_patience": 0},
+        "augment": {"rotation_deg": 5},
+    }
+    doc = apply_overrides(doc, [f"{k}={v}" for k, v in extra.items()])
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+@pytest.fixture(scope="module")
+def unbc_tree(tmp_path_factory) -> Path:
+    return make_unbc_tree(tmp_path_factory.mktemp("unbc"))
+
+
+def test_registry_builds_every_backbone_with_its_feature_size():
+    assert set(available_backbones()) >= {
+        "vgg16",
+        "resnet50",
+        "vgg16_resnet50",
+        "mobilenet_v3_large",
+        "resnet18",
+    }
+    x = torch.zeros(2, 3, 64, 64)
+    for name, dim in (
+        ("vgg16", 512),
+        ("resnet50", 2048),
+        ("vgg16_resnet50", 2560),
+        ("mobilenet_v3_large", 960),
+        ("resnet18", 512),
+    ):
+        bb = create_backbone(name).eval()
+        with torch.no_grad():
+            assert bb(x).shape == (2, dim) == (2, bb.feature_dim)
+
+
+def test_local_weights_load_and_mismatches_are_clear(tmp_path):
+    import torchvision
+
+    good = tmp_path / "resnet18.pth"
+    net = torchvision.models.resnet18(weights=None)
+    torch.save(net.state_dict(), good)
+    bb = create_backbone("resnet18", weights=good)
+    assert torch.equal(bb.body.stem[0].weight, net.conv1.weight)
+    wrong = tmp_path / "resnet50.pth"
+    torch.save(torchvision.models.resnet50(weights=None).state_dict(), wrong)
+    with pytest.raises(EnvironmentProblem, match="do not fit backbone resnet18"):
+        create_backbone("resnet18", weights=wrong)
+    with pytest.raises(EnvironmentProblem, match="not found"):
+        create_backbone("resnet18", weights=tmp_path / "nope.pth")
+    junk = tmp_path / "junk.pth"
+    junk.write_bytes(b"not a checkpoint")
+    with pytest.raises(EnvironmentProblem, match="cannot read"):
+        create_backbone("resnet18", weights=junk)
+    with pytest.raises(UsageError, match="unknown backbone"):
+        create_backbone("alexnet")
+
+
+def test_config_overrides_and_errors(tmp_path, unbc_tree):
+    cfg = write_config(tmp_path / "c.yaml", unbc_tree)
+    exp = load_experiment(cfg, ["train.epochs=7", "model.head_hidden=[8, 4]"])
+    assert exp.train.epochs == 7 and exp.model.head_hidden == [8, 4]
+    with pytest.raises(UsageError, match=r"unknown training setting 'train\.epoch'"):
+        load_experiment(cfg, ["train.epoch=3"])
+    with pytest.raises(UsageError, match="KEY=VALUE"):
+        load_experiment(cfg, ["epochs"])
+    with pytest.raises(UsageError, match="source_model"):
+        load_experiment(cfg, ["stage=transfer"])
+
+
+@pytest.mark.slow
+def test_source_stage_trains_writes_model_folder_and_resumes_exactly(cli, tmp_path, unbc_tree):
+    cfg = write_config(tmp_path / "c.yaml", unbc_tree)
+    result = cli("train", "--config", str(cfg), "--out", str(tmp_path / "m"), "--json")
+    assert result.code == 0, result.err
+    doc = json.loads(result.out)
+    fold = doc["folds"][0]
+    assert fold["n_test_subjects"] == 2 and fold["mae"] is not None
+    model = load_model_folder(tmp_path / "m")
+    assert model.meta["backbone"] == "resnet18" and model.meta["target_max"] == 16
+    assert set(model.meta["subjects_test"]).isdisjoint(model.meta["subjects_train"])
+    for name in (
+        "config.yaml",
+        "preprocessing.json",
+        "metrics.json",
+        "model_card.md",
+        "predictions.csv",
+    ):
+        assert (tmp_path / "m" / name).is_file(), name
+    assert "not a medical device" in (tmp_path / "m" / "model_card.md").read_text()
+
+    # Kill a run for real once its first epoch checkpoint exists, rerun it, and compare
+    # with the uninterrupted run: same final weights.
+    _run_killed_after_first_checkpoint(cfg, tmp_path / "r")
+    assert not (tmp_path / "r" / "model.json").exists()
+    resumed = cli("train", "--config", str(cfg), "--out", str(tmp_path / "r"))
+    assert resumed.code == 0, resumed.err
+    a = torch.load(tmp_path / "m" / "model.pt", weights_only=True)
+    b = torch.load(tmp_path / "r" / "model.pt", weights_only=True)
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.allclose(a[k].float(), b[k].float(), atol=1e-6), k
+
+    # A finished folder is reused, not retrained.
+    again = json.loads(
+        cli("train", "--config", str(cfg), "--out", str(tmp_path / "m"), "--json").out
+    )
+    assert again["folds"][0]["reused"] is True
+
+
+def test_altered_weights_are_refused(tmp_path):
+    from pedpain.models.bundle import save_model_folder
+    from pedpain.models.registry import InputSpec
+    from pedpain.training.module import build_net
+
+    net = build_net("resnet18", InputSpec(size=64), [8], 0.1)
+    meta = {
+        "backbone": "resnet18",
+        "input_spec": InputSpec(size=64).to_dict(),
+        "head_hidden": [8],
+        "dropout": 0.1,
+        "target_max": 10,
+    }
+    save_model_folder(tmp_path / "m", net, meta, "{}", {}, {}, "card {sha256}")
+    assert (
+        load_model_folder(tmp_path / "m").meta["sha256"]
+        in (tmp_path / "m" / "model_card.md").read_text()
+    )
+    with open(tmp_path / "m" / "model.pt", "r+b") as fh:
+        fh.seek(200)
+        fh.write(b"\x00\x01\x02")
+    with pytest.raises(EnvironmentProblem, match="checksum"):
+        load_model_folder(tmp_path / "m")
+    with pytest.raises(EnvironmentProblem, match="no model folder"):
+        load_model_folder(tmp_path / "nothing")
+
+
+@pytest.mark.slow
+def test_loso_reports_per_fold_metrics(cli, tmp_path, unbc_tree):
+    cfg = write_config(tmp_path / "c.yaml", unbc_tree, **{"split.kind": "loso", "train.epochs": 1})
+    result = cli("train", "--config", str(cfg), "--out", str(tmp_path / "loso"), "--json")
+    assert result.code == 0, result.err
+    folds = json.loads(result.out)["folds"]
+    assert len(folds) == len(SUBJECTS)
+    assert all(f["n_test_subjects"] == 1 for f in folds)
+    summary = json.loads((tmp_path / "loso" / "folds.json").read_text())
+    assert summary["mae"]["n_folds"] == len(SUBJECTS)
+    assert (tmp_path / "loso" / "predictions_pooled.csv").is_file()
+
+
+@pytest.mark.slow
+def test_transfer_keeps_convolutional_layers_frozen_then_finetunes(cli, tmp_path, unbc_tree):
+    cfg = write_config(tmp_path / "c.yaml", unbc_tree, **{"train.epochs": 1})
+    assert cli("train", "--config", str(cfg), "--out", str(tmp_path / "src")).code == 0
+    source = load_model_folder(tmp_path / "src")
+    tcfg = write_config(
+        tmp_path / "t.yaml",
+        unbc_tree,
+        **{
+            "stage": "transfer",
+            "source_model": str(tmp_path / "src"),
+            "train.epochs": 1,
+            "train.freeze_backbone_epochs": 5,
+        },
+    )
+    assert cli("train", "--config", str(tcfg), "--out", str(tmp_path / "frozen")).code == 0
+    frozen = load_model_folder(tmp_path / "frozen")
+    for k, v in source.net.backbone.state_dict().items():
+        if "running" in k or "num_batches" in k:
+            continue
+        assert torch.equal(v, frozen.net.backbone.state_dict()[k]), k
+    assert frozen.meta["source_model"] == str(tmp_path / "src")
+
+    tcfg2 = write_config(
+        tmp_path / "t2.yaml",
+        unbc_tree,
+        **{
+            "stage": "transfer",
+            "source_model": str(tmp_path / "src"),
+            "train.epochs": 2,
+            "train.freeze_backbone_epochs": 1,
+        },
+    )
+    assert cli("train", "--config", str(tcfg2), "--out", str(tmp_path / "ft")).code == 0
+    tuned = load_model_folder(tmp_path / "ft")
+    changed = [
+        k
+        for k, v in source.net.backbone.state_dict().items()
+        if v.is_floating_point() and not torch.equal(v, tuned.net.backbone.state_dict()[k])
+    ]
+    assert changed, "after unfreezing the backbone must change"
+
+
+def test_train_bad_inputs(cli, tmp_path):
+    assert cli("train", "--config", str(tmp_path / "missing.yaml")).code == 2
+    cfg = write_config(tmp_path / "c.yaml", tmp_path / "no-tree")
+    result = cli("train", "--config", str(cfg), "--out", str(tmp_path / "m"))
+    assert result.code == 2 and "not a folder" in result.err
