@@ -124,14 +124,11 @@ def test_bad_rows_are_reported_with_file_and_line_and_good_rows_go_in(
         r for r in spec.ratings if r["session_id"] == "FX-0002-T3" and r["rater_id"] == "R02"
     )
     bad_rating["scale"] = "FLACC"
-    # A session 3 h after surgery: outside the 6-48 h window.
+    # A session dated before the consent was signed.
     early = next(s for s in spec.sessions if s["session_id"] == "FX-0003-T4")
-    early["hours_since_surgery"] = 3
+    early["assessed_at"] = "2026-02-01T10:00:00"
     # A photo whose bytes do not match its checksum.
     spec.media[0]["sha256"] = "0" * 64
-    # A child without consent: every session refused.
-    spec.add_subject("FX-NOCONS", age_months=30, seed=11)
-    spec.consents = [c for c in spec.consents if c["subject_code"] != "FX-NOCONS"]
     # An unreadable date.
     spec.sessions[1]["assessed_at"] = "yesterday"
     folder = spec.write(tmp_path / "cohort")
@@ -143,19 +140,43 @@ def test_bad_rows_are_reported_with_file_and_line_and_good_rows_go_in(
     rating_line = csv_line_of(folder, "ratings.csv", "FX-0002-T3,R02")
     assert "covers 2 months to 7 y" in errors[("ratings.csv", rating_line)]
     session_line = csv_line_of(folder, "sessions.csv", "FX-0003-T4")
-    assert "6-48 h" in errors[("sessions.csv", session_line)]
+    assert "no consent on file on or before 2026-02-01" in errors[("sessions.csv", session_line)]
     assert "checksum mismatch" in errors[("media.csv", 2)]
-    nocons = [m for (f, _), m in errors.items() if "FX-NOCONS" in m]
-    assert len(nocons) == 4 and all("no consent on file" in m for m in nocons)
     assert "not an ISO date-time" in errors[("sessions.csv", 3)]
     assert "rejected: ratings.csv:" in r.err and "row(s) rejected" in r.err
 
     # The good rows of the same children are in.
-    assert doc["subjects_added"] == 4
-    assert doc["added"]["ratings"] == 3 * 4 * 3 + 0 - 1 - 3 - 3  # -1 bad, -2 sessions x 3
+    assert doc["subjects_added"] == 3
+    assert doc["added"]["ratings"] == 3 * 4 * 3 - 1 - 3 - 3  # -1 bad, -2 sessions x 3
     with dbenv.open() as store, store.session() as db:
         s = db.scalar(select(Session).where(Session.code == "FX-0002-T3"))
         assert s is not None and s.n_ratings == 2
+
+
+def test_consent_and_assessment_window_are_screened_per_child(dbenv: DbEnv, tmp_path: Path) -> None:
+    spec = CohortSpec.default(1)
+    spec.add_subject("FX-NOCONS", age_months=30, seed=11)
+    spec.consents = [c for c in spec.consents if c["subject_code"] != "FX-NOCONS"]
+    spec.add_subject("FX-NOASSENT", age_months=100, seed=12)
+    spec.consents[-1]["child_assent"] = 0
+    spec.add_subject("FX-LATE", age_months=40, seed=13)
+    spec.sessions[-1]["hours_since_surgery"] = 55
+    folder = spec.write(tmp_path / "cohort")
+    with dbenv.open() as store:
+        report = import_cohort(store, folder)
+        assert report.errors == [] and report.subjects_added == 1
+        assert report.screening_reasons == {
+            "no_consent": 1,
+            "no_child_assent": 1,
+            "assessment_outside_window": 1,
+        }
+        with store.session() as db:
+            why = db.scalar(
+                select(ScreeningRejection.reasons).where(
+                    ScreeningRejection.subject_code == "FX-LATE"
+                )
+            )
+        assert "session FX-LATE-T4 assessed 55 h after surgery" in json.loads(why)[0]["message"]
 
 
 def test_missing_key_is_an_environment_problem(dbenv: DbEnv, tmp_path: Path, cli, monkeypatch):

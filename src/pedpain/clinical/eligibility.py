@@ -197,6 +197,24 @@ def check_consent(events: list[ConsentEvent], age_months: int, on: date) -> Find
     return None
 
 
+def screen_consent(events: list[ConsentEvent], age_months: int) -> Finding | None:
+    """Subject-level consent screening: a guardian signed, and from 7 years the child
+    assented. A child without it is not enrolled (screening log), whatever the dates."""
+    given = sorted((e for e in events if e.event == "given"), key=lambda e: e.on)
+    if not given:
+        return Finding("no_consent", "no consent on file (not enrolled)")
+    latest = given[-1]
+    if not latest.guardian_consent:
+        return Finding("no_guardian_consent", "the consent on file has no guardian signature")
+    if age_months >= ASSENT_AGE_MONTHS and latest.child_assent is not True:
+        return Finding(
+            "no_child_assent",
+            f"a child of {format_age(age_months)} must assent too (from 7 years); "
+            "the child did not assent",
+        )
+    return None
+
+
 def age_in_months(birth: date, on: date) -> int:
     """Completed months between a birth date and a later date."""
     months = (on.year - birth.year) * 12 + (on.month - birth.month)

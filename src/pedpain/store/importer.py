@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session as DbSession
 
 from pedpain.clinical import eligibility as rules
 from pedpain.clinical.consensus import consensus
+from pedpain.clinical.eligibility import Finding
 from pedpain.clinical.scales import PainScale, normalise, scale_by_name
 from pedpain.core.errors import UsageError
 from pedpain.core.logging import get_logger
@@ -357,6 +358,7 @@ class _Importer:
                     **row.flags,
                 )
             )
+            findings += self._subject_level_findings(code, row, age)
             if findings:
                 self.report.screening_rejections += 1
                 self.report.screening_reasons.update(f.code for f in findings)
@@ -462,6 +464,28 @@ class _Importer:
                 }
             )
         return plan
+
+    def _subject_level_findings(self, code: str, row: SubjectRow, age: int) -> list[Finding]:
+        """Consent and the assessment window, judged for the child as a whole at
+        enrolment (later sessions of an enrolled child are judged row by row)."""
+        out: list[Finding] = []
+        events = [
+            rules.ConsentEvent(c.event, c.on, c.guardian_consent, c.child_assent, c.version)
+            for c in self.consents.get(code, [])
+        ]
+        consent = rules.screen_consent(events, age)
+        if consent is not None:
+            out.append(consent)
+        if row.group == "experimental" and row.surgery_end is not None:
+            for s in self.sessions.get(code, []):
+                hours = s.hours_since_surgery
+                if hours is None:
+                    hours = (s.assessed_at - row.surgery_end).total_seconds() / 3600.0
+                timing = rules.check_assessment_time(hours, row.group)
+                if timing is not None:
+                    out.append(Finding(timing.code, f"session {s.code} {timing.message}"))
+                    break
+        return out
 
     def _check_session(
         self,
