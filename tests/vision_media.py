@@ -72,6 +72,7 @@ def write_video(
     size: tuple[int, int] = (640, 480),
     face_at: Callable[[float], bool] = lambda t: True,
     fourcc: str = "mp4v",
+    background: int = 70,
 ) -> Path:
     """A clip of grace_hopper moving and slowly rotating; ``face_at(t)`` False gives a
     frame with no face (the background only)."""
@@ -81,7 +82,7 @@ def write_video(
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, (w, h))
     assert writer.isOpened()
     n = round(seconds * fps)
-    bg = np.full((h, w, 3), 70, np.uint8)
+    bg = np.full((h, w, 3), background, np.uint8)
     bg[:, :, 0] = 90
     for i in range(n):
         t = i / fps

@@ -391,7 +391,8 @@ def _run_ray(
         import ray
     except ImportError:
         raise EnvironmentProblem("--engine ray needs Ray: pip install 'pedpain[ray]'") from None
-    if not ray.is_initialized():
+    started = not ray.is_initialized()
+    if started:
         address = os.environ.get("RAY_ADDRESS")
         options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
         if address:
@@ -405,16 +406,20 @@ def _run_ray(
         for i, f in enumerate(files)
     }
     pending = list(refs)
-    while pending:
-        done, pending = ray.wait(pending, num_returns=1)
-        for ref in done:
-            doc = ray.get(ref)
-            i = refs[ref]
-            # Ray tasks saw absolute paths; report the input as the user gave it.
-            doc["item"]["input"] = str(files[i])
-            for row in doc["frames"]:
-                row["input"] = str(files[i])
-            yield i, doc
+    try:
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            for ref in done:
+                doc = ray.get(ref)
+                i = refs[ref]
+                # Ray tasks saw absolute paths; report the input as the user gave it.
+                doc["item"]["input"] = str(files[i])
+                for row in doc["frames"]:
+                    row["input"] = str(files[i])
+                yield i, doc
+    finally:
+        if started:
+            ray.shutdown()  # a Ray we started for this run ends with it
 
 
 def _clean_leftovers(out: Path) -> None:
