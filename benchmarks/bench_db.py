@@ -123,7 +123,7 @@ def floor_baseline(folder: Path, media: list[tuple[str, bytes]], work: Path) -> 
     for path, _ in media:
         data = (folder / path).read_bytes()
         sha = hashlib.sha256(data).hexdigest()
-        target = root / sha[:2] / sha[2:4] / sha
+        target = root / sha[:2] / sha
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(aes.encrypt(os.urandom(12), data, sha.encode()))
     con.close()

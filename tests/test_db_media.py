@@ -88,7 +88,7 @@ def test_verify_finds_missing_altered_and_orphaned_files(dbenv: DbEnv, tmp_path:
     data = bytearray(files[1].read_bytes())
     data[40] ^= 0xFF
     files[1].write_bytes(bytes(data))  # altered
-    orphan = dbenv.home / "media" / "ff" / "ee" / ("ffee" + "0" * 60)
+    orphan = dbenv.home / "media" / "ff" / ("ffee" + "0" * 60)
     orphan.parent.mkdir(parents=True)
     orphan.write_bytes(b"PPM1 something nobody references")
     stray = dbenv.home / "media" / "notes.txt"

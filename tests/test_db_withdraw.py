@@ -104,7 +104,7 @@ def test_withdrawal_leaves_no_trace_of_the_childs_faces(dbenv: DbEnv, tmp_path: 
     # The other children are untouched.
     for p in kept_media:
         sha = hashlib.sha256(p.read_bytes()).hexdigest()
-        assert (dbenv.home / "media" / sha[:2] / sha[2:4] / sha).is_file()
+        assert (dbenv.home / "media" / sha[:2] / sha).is_file()
 
     with dbenv.open() as store, store.session() as db:
         assert db.scalar(select(Subject).where(Subject.code == GONE)) is None

@@ -1,7 +1,8 @@
 """The encrypted, content-addressed media store under ``PEDPAIN_HOME/media``.
 
 Each photo or video is stored once, named by the SHA-256 of its plaintext
-(``media/ab/cd/abcd...``), encrypted with AES-256-GCM. A stored file is::
+(``media/ab/abcd...``: one level of 256 folders keeps directory creation cheap),
+encrypted with AES-256-GCM. A stored file is::
 
     b"PPM1" | key id (8 bytes) | nonce (12 bytes) | ciphertext + tag
 
@@ -113,7 +114,7 @@ def write_new_key(path: Path) -> MediaKey:
 
 def media_path(root: Path, sha: str) -> Path:
     """Where the file with plaintext digest ``sha`` lives under the media root."""
-    return Path(root) / sha[:2] / sha[2:4] / sha
+    return Path(root) / sha[:2] / sha
 
 
 def sha256_hex(data: bytes) -> str:
@@ -225,9 +226,8 @@ class MediaStore:
             path.unlink()
         except FileNotFoundError:
             return False
-        for parent in (path.parent, path.parent.parent):
-            with contextlib.suppress(OSError):
-                parent.rmdir()  # only when empty
+        with contextlib.suppress(OSError):
+            path.parent.rmdir()  # only when empty
         return True
 
     def close(self) -> None:
@@ -249,12 +249,9 @@ class MediaStore:
         for first in sorted(root.iterdir()):
             if first.name == STAGING or not first.is_dir():
                 continue
-            for second in sorted(first.iterdir()):
-                if not second.is_dir():
-                    continue
-                for path in sorted(second.iterdir()):
-                    if path.is_file() and _is_address(first.name, second.name, path.name):
-                        yield path.name, path
+            for path in sorted(first.iterdir()):
+                if path.is_file() and _is_address(first.name, path.name):
+                    yield path.name, path
 
     @staticmethod
     def stray_files_at(root: Path) -> list[Path]:
@@ -268,7 +265,7 @@ class MediaStore:
             rel = path.relative_to(root).parts
             if rel[0] == STAGING:
                 continue
-            if not (len(rel) == 3 and _is_address(*rel)):
+            if not (len(rel) == 2 and _is_address(*rel)):
                 out.append(path)
         return out
 
@@ -308,11 +305,9 @@ class MediaStore:
         return counts
 
 
-def _is_address(first: str, second: str, name: str) -> bool:
+def _is_address(folder: str, name: str) -> bool:
     return (
-        len(name) == 64
-        and all(c in "0123456789abcdef" for c in name)
-        and name.startswith(first + second)
+        len(name) == 64 and all(c in "0123456789abcdef" for c in name) and name.startswith(folder)
     )
 
 

@@ -135,9 +135,8 @@ def withdraw_subject(
         if path.exists():
             path.unlink()
             report.media_files_deleted += 1
-        for parent in (path.parent, path.parent.parent):
-            with contextlib.suppress(OSError):
-                parent.rmdir()
+        with contextlib.suppress(OSError):
+            path.parent.rmdir()  # only when empty
     staging = store.media_root / STAGING
     if staging.is_dir():
         for leftover in staging.glob("*/*"):
