@@ -14,6 +14,7 @@ from pedpain import DISCLAIMER
 from pedpain.clinical.age import format_age, parse_age
 from pedpain.clinical.scales import recommended_scale, scales_for_age
 from pedpain.core.files import atomic_write_text
+from pedpain.pipeline.db_stage import database_stages
 from pedpain.pipeline.stages import Stage
 
 #: Example ages spanning Table 1: newborn, infant, toddler, preschool, school age, teen.
@@ -40,4 +41,6 @@ def _scales_stage(folder: Path, _: dict[str, Any]) -> dict[str, Any]:
 
 
 def demo_stages(quick: bool) -> list[Stage]:
-    return [Stage("01-scales", "age-appropriate pain scales (Table 1)", _scales_stage)]
+    stages = [Stage("01-scales", "age-appropriate pain scales (Table 1)", _scales_stage)]
+    # The research database stage joins right after a phantom stage (pipeline/db_stage.py).
+    return stages + database_stages(stages)
