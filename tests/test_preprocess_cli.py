@@ -88,6 +88,11 @@ def test_all_ok_exit_0_and_rerun_reuses(cli, tmp_path: Path) -> None:
     )
     assert again["reused"] == 1 and again["ok"] == 1
     assert json.loads(Path("o/preprocess.json").read_text())["parameters"]["clahe"] is False
+    # an output folder inside the input folder is never read back as input
+    nested = json.loads(
+        cli("preprocess", ".", "--out", "o", "--size", "128", "--no-clahe", "--json").out
+    )
+    assert nested["items"] == 1
     # other parameters: processed anew, not reused
     third = json.loads(cli("preprocess", photo, "--out", "o", "--size", "96", "--json").out)
     assert third["reused"] == 0

@@ -96,12 +96,16 @@ PARTS = ".parts"
 
 
 # --------------------------------------------------------------------------- inputs
-def collect_inputs(inputs: Sequence[str | os.PathLike[str]]) -> list[Path]:
+def collect_inputs(
+    inputs: Sequence[str | os.PathLike[str]], exclude: Path | None = None
+) -> list[Path]:
     """Files named directly (whatever their extension: the content decides) and media
-    files found recursively in folders (by extension, hidden files skipped), in order,
-    without duplicates. A path that does not exist is a usage error."""
+    files found recursively in folders (by extension, hidden files skipped, nothing
+    under ``exclude``, the output folder), in order, without duplicates. A path that
+    does not exist is a usage error."""
     files: list[Path] = []
     seen: set[Path] = set()
+    skip = exclude.resolve() if exclude is not None else None
     for raw in inputs:
         p = Path(raw)
         if p.is_dir():
@@ -111,6 +115,7 @@ def collect_inputs(inputs: Sequence[str | os.PathLike[str]]) -> list[Path]:
                 if f.is_file()
                 and f.suffix.lower() in MEDIA_EXTENSIONS
                 and not any(part.startswith(".") for part in f.relative_to(p).parts)
+                and (skip is None or not f.resolve().is_relative_to(skip))
             )
         elif p.is_file():
             found = [p]
@@ -468,8 +473,8 @@ def run_preprocess(
     "seconds", ...}``. Files already done (same content and parameters) are reused."""
     t0 = time.perf_counter()
     config = config or PreprocessConfig()
-    files = collect_inputs(inputs)
     out = Path(out_dir)
+    files = collect_inputs(inputs, exclude=out)
     try:
         (out / PARTS).mkdir(parents=True, exist_ok=True)
     except OSError as exc:
