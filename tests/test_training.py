@@ -105,6 +105,23 @@ def unbc_tree(tmp_path_factory) -> Path:
     return make_unbc_tree(tmp_path_factory.mktemp("unbc"))
 
 
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, unbc_tree) -> tuple[Path, Path, dict]:
+    """One uninterrupted 3-epoch source run, shared by the tests below."""
+    from pedpain.cli.main import run
+
+    base = tmp_path_factory.mktemp("trained")
+    cfg = write_config(base / "c.yaml", unbc_tree)
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = run(["train", "--config", str(cfg), "--out", str(base / "m"), "--json"])
+    assert code == 0
+    return cfg, base / "m", json.loads(out.getvalue())
+
+
 def test_registry_builds_every_backbone_with_its_feature_size():
     assert set(available_backbones()) >= {
         "vgg16",
@@ -161,14 +178,11 @@ def test_config_overrides_and_errors(tmp_path, unbc_tree):
 
 
 @pytest.mark.slow
-def test_source_stage_trains_writes_model_folder_and_resumes_exactly(cli, tmp_path, unbc_tree):
-    cfg = write_config(tmp_path / "c.yaml", unbc_tree)
-    result = cli("train", "--config", str(cfg), "--out", str(tmp_path / "m"), "--json")
-    assert result.code == 0, result.err
-    doc = json.loads(result.out)
+def test_source_stage_trains_writes_model_folder_and_resumes_exactly(cli, tmp_path, trained):
+    cfg, model_dir, doc = trained
     fold = doc["folds"][0]
     assert fold["n_test_subjects"] == 2 and fold["mae"] is not None
-    model = load_model_folder(tmp_path / "m")
+    model = load_model_folder(model_dir)
     assert model.meta["backbone"] == "resnet18" and model.meta["target_max"] == 16
     assert set(model.meta["subjects_test"]).isdisjoint(model.meta["subjects_train"])
     for name in (
@@ -178,8 +192,8 @@ def test_source_stage_trains_writes_model_folder_and_resumes_exactly(cli, tmp_pa
         "model_card.md",
         "predictions.csv",
     ):
-        assert (tmp_path / "m" / name).is_file(), name
-    assert "not a medical device" in (tmp_path / "m" / "model_card.md").read_text()
+        assert (model_dir / name).is_file(), name
+    assert "not a medical device" in (model_dir / "model_card.md").read_text()
 
     # Kill a run for real once its first epoch checkpoint exists, rerun it, and compare
     # with the uninterrupted run: same final weights.
@@ -187,16 +201,14 @@ def test_source_stage_trains_writes_model_folder_and_resumes_exactly(cli, tmp_pa
     assert not (tmp_path / "r" / "model.json").exists()
     resumed = cli("train", "--config", str(cfg), "--out", str(tmp_path / "r"))
     assert resumed.code == 0, resumed.err
-    a = torch.load(tmp_path / "m" / "model.pt", weights_only=True)
+    a = torch.load(model_dir / "model.pt", weights_only=True)
     b = torch.load(tmp_path / "r" / "model.pt", weights_only=True)
     assert a.keys() == b.keys()
     for k in a:
         assert torch.allclose(a[k].float(), b[k].float(), atol=1e-6), k
 
     # A finished folder is reused, not retrained.
-    again = json.loads(
-        cli("train", "--config", str(cfg), "--out", str(tmp_path / "m"), "--json").out
-    )
+    again = json.loads(cli("train", "--config", str(cfg), "--out", str(model_dir), "--json").out)
     assert again["folds"][0]["reused"] is True
 
 
@@ -229,7 +241,11 @@ def test_altered_weights_are_refused(tmp_path):
 
 @pytest.mark.slow
 def test_loso_reports_per_fold_metrics(cli, tmp_path, unbc_tree):
-    cfg = write_config(tmp_path / "c.yaml", unbc_tree, **{"split.kind": "loso", "train.epochs": 1})
+    cfg = write_config(
+        tmp_path / "c.yaml",
+        unbc_tree,
+        **{"split.kind": "loso", "train.epochs": 1, "trainer.limit_train_batches": 2},
+    )
     result = cli("train", "--config", str(cfg), "--out", str(tmp_path / "loso"), "--json")
     assert result.code == 0, result.err
     folds = json.loads(result.out)["folds"]
@@ -241,16 +257,17 @@ def test_loso_reports_per_fold_metrics(cli, tmp_path, unbc_tree):
 
 
 @pytest.mark.slow
-def test_transfer_keeps_convolutional_layers_frozen_then_finetunes(cli, tmp_path, unbc_tree):
-    cfg = write_config(tmp_path / "c.yaml", unbc_tree, **{"train.epochs": 1})
-    assert cli("train", "--config", str(cfg), "--out", str(tmp_path / "src")).code == 0
-    source = load_model_folder(tmp_path / "src")
+def test_transfer_keeps_convolutional_layers_frozen_then_finetunes(
+    cli, tmp_path, unbc_tree, trained
+):
+    src = trained[1]
+    source = load_model_folder(src)
     tcfg = write_config(
         tmp_path / "t.yaml",
         unbc_tree,
         **{
             "stage": "transfer",
-            "source_model": str(tmp_path / "src"),
+            "source_model": str(src),
             "train.epochs": 1,
             "train.freeze_backbone_epochs": 5,
         },
@@ -261,14 +278,14 @@ def test_transfer_keeps_convolutional_layers_frozen_then_finetunes(cli, tmp_path
         if "running" in k or "num_batches" in k:
             continue
         assert torch.equal(v, frozen.net.backbone.state_dict()[k]), k
-    assert frozen.meta["source_model"] == str(tmp_path / "src")
+    assert frozen.meta["source_model"] == str(src)
 
     tcfg2 = write_config(
         tmp_path / "t2.yaml",
         unbc_tree,
         **{
             "stage": "transfer",
-            "source_model": str(tmp_path / "src"),
+            "source_model": str(src),
             "train.epochs": 2,
             "train.freeze_backbone_epochs": 1,
         },
@@ -288,3 +305,37 @@ def test_train_bad_inputs(cli, tmp_path):
     cfg = write_config(tmp_path / "c.yaml", tmp_path / "no-tree")
     result = cli("train", "--config", str(cfg), "--out", str(tmp_path / "m"))
     assert result.code == 2 and "not a folder" in result.err
+
+
+@pytest.mark.slow
+def test_evaluate_model_form_leaves_out_training_subjects(cli, tmp_path, unbc_tree, trained):
+    model_dir = trained[1]
+    meta = load_model_folder(model_dir).meta
+    result = cli(
+        "evaluate",
+        "--model",
+        str(model_dir),
+        "--data",
+        str(unbc_tree),
+        "--out",
+        str(tmp_path / "ev"),
+        "--json",
+    )
+    assert result.code == 0, result.err
+    doc = json.loads(result.out)
+    assert doc["n_subjects"] == len(meta["subjects_test"])
+    assert (tmp_path / "ev" / "report.html").is_file()
+    report = (tmp_path / "ev" / "report.html").read_text()
+    assert "not a medical device" in report
+    missing = cli(
+        "evaluate",
+        "--model",
+        str(tmp_path / "none"),
+        "--data",
+        str(unbc_tree),
+        "--out",
+        str(tmp_path / "ev2"),
+    )
+    assert missing.code == 4
+    partial = cli("evaluate", "--model", str(model_dir), "--out", str(tmp_path / "ev3"))
+    assert partial.code == 2 and "--model, --data and --out" in partial.err

@@ -42,29 +42,62 @@ app = typer.Typer(
 @app.callback()
 def evaluate(
     ctx: typer.Context,
-    # The model form (`--model M --data D --out DIR`) lands with the training module;
-    # until a trained model folder exists these options only explain that, so they are
-    # hidden from --help.
-    model: Path | None = typer.Option(None, "--model", hidden=True),
-    data: Path | None = typer.Option(None, "--data", hidden=True),
-    out: Path | None = typer.Option(None, "--out", hidden=True),
+    model: Path | None = typer.Option(None, "--model", help="Trained model folder."),
+    data: Path | None = typer.Option(
+        None, "--data", help="UNBC-McMaster tree, or a 'pedpain preprocess' output folder."
+    ),
+    labels: Path | None = typer.Option(
+        None, "--labels", help="With a preprocessed folder: CSV of input, subject_id, target."
+    ),
+    out: Path | None = typer.Option(None, "--out", help="Folder for the report and tables."),
+    threshold: float | None = typer.Option(
+        None, "--threshold", help="Pain threshold on the model's scale (default: the model's)."
+    ),
+    include_training_subjects: bool = typer.Option(
+        False,
+        "--include-training-subjects",
+        help="Also score subjects the model was trained on (optimistic; marked in the report).",
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print metrics.json on stdout."),
 ) -> None:
-    """Evaluate pain scores against the reference and write a report."""
+    """Evaluate a model on a dataset (--model --data --out), or a table of scores
+    ('predictions'). Subjects the model was trained on are left out.
+
+    \b
+    Examples:
+      pedpain evaluate --model models/source --data /data/UNBC --out eval-unbc/
+      pedpain evaluate --model models/transfer --data faces/ --labels labels.csv --out eval/
+      pedpain evaluate predictions preds.csv --out eval/
+    """
     if ctx.invoked_subcommand is not None:
         if model is not None or data is not None or out is not None:
             raise UsageError(
                 f"--model/--data/--out go after '{ctx.invoked_subcommand}', not before it"
             )
         return
-    if model is None:
+    if model is None and data is None and out is None:
         sys.stderr.write(ctx.get_help() + "\n")
         raise typer.Exit(2)
+    if model is None or data is None or out is None:
+        raise UsageError("evaluating a model needs --model, --data and --out")
     if not model.exists():
         raise EnvironmentProblem(f"no model at {model}: give a trained model folder")
-    raise UsageError(
-        "evaluating a model folder is not available in this version yet; write the "
-        "model's predictions to a CSV and run 'pedpain evaluate predictions CSV --out DIR'"
+    if not data.exists():
+        raise UsageError(f"data not found: {data}")
+    from pedpain.evaluation.model_eval import evaluate_model
+
+    result = evaluate_model(
+        model,
+        data,
+        out,
+        labels=labels,
+        threshold=threshold,
+        include_training_subjects=include_training_subjects,
     )
+    if as_json:
+        print_json(result.document)
+    else:
+        _print_summary(result)
 
 
 @app.command("predictions")

@@ -41,7 +41,7 @@ def train(
     if settings.log_level != "debug":
         for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
             logging.getLogger(name).setLevel(logging.WARNING)
-    table = load_face_table(experiment, folder.parent / f".{folder.name}-data")
+    table = load_face_table(experiment.data, folder.parent / f".{folder.name}-data")
     results = run_experiment(experiment, table, folder, progress=progress_enabled())
     doc = {
         "model": str(folder),

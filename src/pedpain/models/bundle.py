@@ -124,3 +124,20 @@ def load_model_folder(folder: str | Path) -> LoadedModel:
         ) from None
     net.eval()
     return LoadedModel(net=net, meta=meta, folder=path)
+
+
+class FaceScorer(torch.nn.Module):
+    """Stored faces in, scores out: (B, S, S, 3) uint8 -> (intensity on the model's
+    target scale, probability of pain). The same input path as training."""
+
+    def __init__(self, loaded: LoadedModel) -> None:
+        super().__init__()
+        self.net = loaded.net
+        self.spec = loaded.spec
+        self.target_max = loaded.target_max
+
+    def forward(self, faces_uint8: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        from pedpain.models.inputs import model_input
+
+        frac, logit = self.net(model_input(faces_uint8, self.spec))
+        return frac.clamp(0, 1) * self.target_max, torch.sigmoid(logit)

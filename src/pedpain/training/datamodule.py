@@ -73,7 +73,7 @@ class FaceDataset(Dataset[dict[str, Any]]):
 
     def __getitem__(self, i: int) -> dict[str, Any]:
         return {
-            "face": torch.from_numpy(np.ascontiguousarray(self.store[int(self.face[i])])),
+            "face": torch.from_numpy(np.array(self.store[int(self.face[i])], copy=True)),
             "target": torch.tensor(self.target[i]),
             "weight": torch.tensor(self.weight[i]),
         }

@@ -15,10 +15,10 @@ import torch.nn.functional as F
 from lightning.pytorch.callbacks import BaseFinetuning
 
 from pedpain.models.heads import PainHead, PainNet
+from pedpain.models.inputs import model_input, standardise, to_float
 from pedpain.models.registry import InputSpec, create_backbone
 from pedpain.training.augment import augment_batch
 from pedpain.training.config import AugmentConfig
-from pedpain.training.inputs import model_input, standardise, to_float
 
 
 def build_net(

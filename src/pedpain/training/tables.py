@@ -1,33 +1,178 @@
-"""Build the FaceTable an experiment trains on, from its data configuration."""
+"""Build the FaceTable an experiment trains on (or a model is evaluated on).
+
+Two kinds of data:
+- ``unbc``: a UNBC-McMaster tree; faces aligned with its own landmarks and cached.
+- ``faces``: the output folder of ``pedpain preprocess`` (packed faces) joined to a labels
+  CSV, one row per input file, with ``subject_id``, ``target`` (0-10) and the path of the
+  file as given to preprocess (column ``input`` or ``path``). Optional columns are carried
+  into predictions: ``session_id, clip_id, age_months, sex, time_point, group,
+  comparator, threshold, synthetic``. Paths match when they point to the same file, or,
+  failing that, when their trailing folders and name agree.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
+from pathlib import Path, PurePath
+
+import numpy as np
+import pandas as pd
 
 from pedpain.core.errors import UsageError
-from pedpain.training.config import ExperimentConfig
+from pedpain.training.config import DataConfig
 from pedpain.training.datamodule import ArrayFaces
 from pedpain.training.run import FaceTable
 
+LABEL_ALIASES = {
+    "input": ("input", "path", "media_path", "file"),
+    "subject_id": ("subject_id", "subject", "subject_code"),
+    "target": ("target", "reference", "consensus", "consensus_normalised", "pain"),
+}
+CARRIED = (
+    "session_id",
+    "clip_id",
+    "age_months",
+    "sex",
+    "time_point",
+    "group",
+    "comparator",
+    "threshold",
+    "synthetic",
+    "kind",
+)
 
-def load_face_table(config: ExperimentConfig, workdir: Path) -> FaceTable:
-    data = config.data
-    assert data.root is not None
+
+def load_face_table(data: DataConfig, workdir: Path) -> FaceTable:
+    if data.root is None:
+        raise UsageError("data.root is not set")
     if data.kind == "unbc":
-        from pedpain.data.unbc_faces import build_unbc_faces
+        return _unbc_table(data, workdir)
+    return _faces_table(data)
 
-        if data.target != "pspi":
-            raise UsageError("UNBC-McMaster data has PSPI targets: set data.target: pspi")
-        cache = data.cache or workdir / "unbc-faces"
-        faces, rows, meta = build_unbc_faces(
-            data.root, cache, size=256, max_frames_per_sequence=data.max_frames_per_clip
+
+def _unbc_table(data: DataConfig, workdir: Path) -> FaceTable:
+    from pedpain.data.unbc_faces import build_unbc_faces
+
+    assert data.root is not None
+    if data.target != "pspi":
+        raise UsageError("UNBC-McMaster data has PSPI targets: set data.target: pspi")
+    cache = data.cache or workdir / "unbc-faces"
+    faces, rows, meta = build_unbc_faces(
+        data.root, cache, size=256, max_frames_per_sequence=data.max_frames_per_clip
+    )
+    synthetic = (Path(data.root) / "SYNTHETIC.txt").is_file()
+    return FaceTable(
+        ArrayFaces(faces),
+        rows,
+        preprocessing={**meta["preprocessing"], "synthetic": synthetic},
+        description=f"UNBC-McMaster layout at {data.root} ({len(rows)} faces, "
+        f"{rows['subject'].nunique()} subjects{', synthetic phantom' if synthetic else ''})",
+    )
+
+
+def _pick(frame: pd.DataFrame, role: str, path: Path) -> str:
+    for name in LABEL_ALIASES[role]:
+        if name in frame.columns:
+            return name
+    raise UsageError(f"{path}: no column for {role} (one of {', '.join(LABEL_ALIASES[role])})")
+
+
+def read_labels(path: Path) -> pd.DataFrame:
+    if not path.is_file():
+        raise UsageError(f"labels file not found: {path}")
+    try:
+        frame = pd.read_csv(path, dtype={"subject_id": str, "subject": str, "subject_code": str})
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise UsageError(f"labels file {path} is not a readable CSV: {exc}") from None
+    out = pd.DataFrame(
+        {
+            "input": frame[_pick(frame, "input", path)].astype(str),
+            "subject": frame[_pick(frame, "subject_id", path)].astype(str),
+            "target": pd.to_numeric(frame[_pick(frame, "target", path)], errors="coerce"),
+        }
+    )
+    for col in CARRIED:
+        if col in frame.columns:
+            out[col] = frame[col]
+    if out["target"].isna().any():
+        bad = int(out["target"].isna().idxmax()) + 2
+        raise UsageError(f"{path} line {bad}: target is empty or not a number")
+    if ((out["target"] < 0) | (out["target"] > 10)).any():
+        raise UsageError(f"{path}: targets must be on 0-10")
+    base = path.parent
+    out["_key"] = [_absolute(p, base) for p in out["input"]]
+    return out
+
+
+def _absolute(text: str, base: Path) -> str:
+    p = Path(text)
+    return str((p if p.is_absolute() else base / p).resolve())
+
+
+def _suffix(text: str, n: int) -> tuple[str, ...]:
+    return tuple(PurePath(text.replace("\\", "/")).parts[-n:])
+
+
+def _faces_table(data: DataConfig) -> FaceTable:
+    from pedpain.vision.packed import PackedFaces
+
+    assert data.root is not None and data.labels is not None
+    try:
+        packed = PackedFaces(data.root, valid_only=True)
+    except (FileNotFoundError, ValueError) as exc:
+        raise UsageError(f"{data.root}: {exc} (run 'pedpain preprocess' first)") from None
+    labels = read_labels(Path(data.labels))
+    index = pd.DataFrame(packed.rows)
+    index["face"] = np.arange(len(index))
+    roots = [Path(data.root).resolve().parent, Path.cwd()]
+    by_abs = {k: i for i, k in enumerate(labels["_key"])}
+    match: list[int | None] = []
+    depth = _unique_depth(labels["input"].tolist())
+    by_suffix = {_suffix(t, depth): i for i, t in enumerate(labels["input"])}
+    for text in index["input"]:
+        hit = next(
+            (by_abs[_absolute(text, r)] for r in roots if _absolute(text, r) in by_abs), None
         )
-        synthetic = (Path(data.root) / "SYNTHETIC.txt").is_file()
-        return FaceTable(
-            ArrayFaces(faces),
-            rows,
-            preprocessing={**meta["preprocessing"], "synthetic": synthetic},
-            description=f"UNBC-McMaster layout at {data.root} ({len(rows)} faces, "
-            f"{rows['subject'].nunique()} subjects{', synthetic phantom' if synthetic else ''})",
+        if hit is None:
+            hit = by_suffix.get(_suffix(text, depth))
+        match.append(hit)
+    index["label_row"] = match
+    joined = index.dropna(subset=["label_row"]).copy()
+    if joined.empty:
+        raise UsageError(
+            f"none of the faces in {data.root} match a row of {data.labels} by input path"
         )
-    raise UsageError(f"data.kind {data.kind!r} is not available yet")
+    lab = labels.drop(columns=["input", "_key"]).iloc[joined["label_row"].astype(int).to_numpy()]
+    joined = pd.concat(
+        [joined.reset_index(drop=True), lab.reset_index(drop=True).add_suffix("_label")], axis=1
+    )
+    joined = joined.rename(columns={f"{c}_label": c for c in lab.columns if c not in joined})
+    rows = pd.DataFrame(
+        {
+            "face": joined["face"].astype(int).to_numpy(),
+            "subject": joined["subject"].astype(str).to_numpy(),
+            "clip": joined["input"].to_numpy(),
+            "frame": pd.to_numeric(joined["frame_index"], errors="coerce").fillna(0).astype(int),
+            "target": joined["target"].astype(float).to_numpy(),
+        }
+    )
+    for col in CARRIED:
+        if col in joined.columns:
+            rows[col] = joined[col].to_numpy()
+    synthetic = bool(
+        rows.get("synthetic", pd.Series([0])).astype(str).isin(["1", "True", "true"]).any()
+    )
+    return FaceTable(
+        packed,
+        rows.reset_index(drop=True),
+        preprocessing={**packed.meta, "synthetic": synthetic},
+        description=f"preprocessed faces at {data.root} with labels {data.labels} "
+        f"({len(rows)} faces, {rows['subject'].nunique()} subjects)",
+    )
+
+
+def _unique_depth(paths: list[str]) -> int:
+    """Fewest trailing path parts that tell every labelled file apart."""
+    for n in range(1, 8):
+        if len({_suffix(p, n) for p in paths}) == len(paths):
+            return n
+    return 8
