@@ -16,8 +16,10 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import json
+import os
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable
@@ -25,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import Table, delete, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session as DbSession
 
@@ -48,6 +50,7 @@ from pedpain.store.layout import (
 from pedpain.store.media import MediaStore, sha256_hex
 from pedpain.store.models import (
     Analgesic,
+    Base,
     Consent,
     Media,
     Rating,
@@ -645,7 +648,11 @@ class _Importer:
     def _read_media(self, r: Any, session_code: str, slot: str) -> dict[str, Any]:
         path = self.cohort.folder / r.path
         try:
-            if not path.resolve().is_relative_to(self.cohort.folder):
+            # Paths with .. are refused when read; a symlinked folder could still lead
+            # outside: check each folder's real location once.
+            if not _real_folder(str(path.parent)).startswith(str(self.cohort.folder) + "/") or (
+                path.is_symlink() and not str(path.resolve()).startswith(str(self.cohort.folder))
+            ):
                 raise _MediaProblem(f"{r.path} points outside the import folder")
             size = path.stat().st_size
             if size > MAX_MEDIA_BYTES:
@@ -725,8 +732,10 @@ class _Importer:
             ids = {p.code: p.subject_id for p in plans if p.subject_id is not None}
             if new_subjects:
                 result = db.execute(
-                    insert(Subject).returning(
-                        Subject.id, Subject.code, sort_by_parameter_order=True
+                    insert(_table("subject")).returning(
+                        _table("subject").c.id,
+                        _table("subject").c.code,
+                        sort_by_parameter_order=True,
                     ),
                     new_subjects,
                 )
@@ -735,8 +744,10 @@ class _Importer:
             session_ids: dict[str, int] = {}
             if session_rows:
                 result = db.execute(
-                    insert(Session).returning(
-                        Session.id, Session.code, sort_by_parameter_order=True
+                    insert(_table("session")).returning(
+                        _table("session").c.id,
+                        _table("session").c.code,
+                        sort_by_parameter_order=True,
                     ),
                     session_rows,
                 )
@@ -781,7 +792,7 @@ class _Importer:
             ]
             for name, model, rows in tables:
                 if rows:
-                    db.execute(insert(model), rows)
+                    db.execute(insert(_table(model.__tablename__)), rows)
                     counts[name] += len(rows)
             counts["sessions"] += len(session_rows)
             touched = sorted({sid for p in plans for sid in p.touched_sessions})
@@ -817,6 +828,11 @@ class _Importer:
         self.report.added.update(counts)
 
 
+def _table(name: str) -> Table:
+    """Core table (bulk inserts skip the ORM's per-row bookkeeping)."""
+    return Base.metadata.tables[name]
+
+
 class _MediaProblem(Exception):
     pass
 
@@ -827,7 +843,42 @@ def _with_session(row: dict[str, Any], sid_of: Any) -> dict[str, Any]:
     return out
 
 
+@functools.lru_cache(maxsize=4096)
+def _real_folder(folder: str) -> str:
+    return os.path.realpath(folder) + "/"
+
+
+def _jpeg_size(data: bytes) -> tuple[int, int] | None:
+    """Width and height from a JPEG's start-of-frame marker (fast path; None if unsure)."""
+    if not data.startswith(b"\xff\xd8"):
+        return None
+    i, n = 2, len(data)
+    while i + 9 < n:
+        if data[i] != 0xFF:
+            return None
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+            i += 2
+            continue
+        length = int.from_bytes(data[i + 2 : i + 4], "big")
+        # SOF0-SOF15 except DHT (C4), JPG (C8) and DAC (CC) carry the frame size.
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            height = int.from_bytes(data[i + 5 : i + 7], "big")
+            width = int.from_bytes(data[i + 7 : i + 9], "big")
+            return (width, height) if width and height else None
+        if marker == 0xDA:  # start of scan before any frame header
+            return None
+        i += 2 + length
+    return None
+
+
 def _image_size(data: bytes, name: str) -> tuple[int, int]:
+    fast = _jpeg_size(data)
+    if fast is not None:
+        return fast
     from PIL import Image, UnidentifiedImageError
 
     try:

@@ -9,12 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import selectinload
 
 from pedpain.core.errors import EnvironmentProblem, UsageError
 from pedpain.core.progress import track
 from pedpain.store.media import STAGING, MediaIntegrityError, MediaKey, MediaStore, load_media_key
-from pedpain.store.models import DerivedArtifact, Media, Session, StoreMeta, Subject
+from pedpain.store.models import Base, DerivedArtifact, Media, Session, StoreMeta, Subject
 from pedpain.store.store import KEY_ID_META, Store
 
 
@@ -149,96 +148,114 @@ def _iso(value: date | datetime | None) -> str | None:
 
 
 def subject_timeline(store: Store, code: str, *, reason: str | None = None) -> dict[str, Any]:
-    """Everything recorded about one child, in time order (an audited read)."""
+    """Everything recorded about one child, in time order (an audited read).
+
+    Plain Core queries (one per table, all by indexed keys): this is the query a study
+    coordinator runs all day, and the ORM's object bookkeeping would triple its cost.
+    """
+    t = Base.metadata.tables
+    subject_t = t["subject"]
     with store.session() as db:
-        subject = db.scalar(
-            select(Subject)
-            .where(Subject.code == code)
-            .options(
-                selectinload(Subject.consents),
-                selectinload(Subject.analgesics),
-                selectinload(Subject.sessions).selectinload(Session.media),
-                selectinload(Subject.sessions).selectinload(Session.ratings),
-                selectinload(Subject.sessions).selectinload(Session.self_reports),
-            )
-        )
+        subject = db.execute(select(subject_t).where(subject_t.c.code == code)).mappings().first()
         if subject is None:
             raise UsageError(f"no subject {code!r} in the database")
-        doc = {
-            "subject_code": subject.code,
-            "synthetic": subject.synthetic,
-            "group": subject.group,
-            "sex": subject.sex,
-            "age_months": subject.age_months,
-            "gestational_age_weeks": subject.gestational_age_weeks,
-            "surgery": {
-                "type": subject.surgery_type,
-                "start": _iso(subject.surgery_start),
-                "end": _iso(subject.surgery_end),
-                "hours": subject.surgery_hours,
-            },
-            "consents": [
-                {
-                    "event": c.event,
-                    "date": _iso(c.on_date),
-                    "guardian_consent": c.guardian_consent,
-                    "child_assent": c.child_assent,
-                    "version": c.version,
-                }
-                for c in sorted(subject.consents, key=lambda c: c.on_date)
-            ],
-            "sessions": [
-                {
-                    "session_id": s.code,
-                    "time_point": s.time_point,
-                    "assessed_at": _iso(s.assessed_at),
-                    "hours_since_surgery": s.hours_since_surgery,
-                    "consensus": s.consensus_score,
-                    "rater_spread": s.rater_spread,
-                    "needs_adjudication": s.needs_adjudication,
-                    "bps": {
-                        "scale": s.bps_scale,
-                        "score": s.bps_score,
-                        "normalised": s.bps_normalised,
-                    },
-                    "ratings": [
-                        {
-                            "rater": r.rater,
-                            "role": r.role,
-                            "scale": r.scale,
-                            "raw_score": r.raw_score,
-                            "normalised": r.normalised,
-                            "blinded": r.blinded,
-                        }
-                        for r in sorted(s.ratings, key=lambda r: r.rater)
-                    ],
-                    "self_reports": [
-                        {"scale": r.scale, "raw_score": r.raw_score, "normalised": r.normalised}
-                        for r in s.self_reports
-                    ],
-                    "media": [
-                        {
-                            "file": m.slot,
-                            "kind": m.kind,
-                            "sha256": m.sha256,
-                            "width": m.width,
-                            "height": m.height,
-                            "warning": m.warning,
-                        }
-                        for m in s.media
-                    ],
-                }
-                for s in subject.sessions
-            ],
-            "analgesics": [
-                {
-                    "drug": a.drug,
-                    "dose_mg": a.dose_mg,
-                    "route": a.route,
-                    "given_at": _iso(a.given_at),
-                }
-                for a in sorted(subject.analgesics, key=lambda a: a.given_at)
-            ],
-        }
+        sid = subject["id"]
+
+        def rows(name: str, key: Any, value: Any, order: str) -> list[Any]:
+            table = t[name]
+            query = select(table).where(key(table).in_(value) if isinstance(value, list)
+                                        else key(table) == value)  # fmt: skip
+            return list(db.execute(query.order_by(table.c[order])).mappings())
+
+        consents = rows("consent", lambda x: x.c.subject_id, sid, "on_date")
+        sessions = rows("session", lambda x: x.c.subject_id, sid, "assessed_at")
+        ids = [s["id"] for s in sessions]
+        by_session: dict[str, dict[int, list[Any]]] = {}
+        for name, order in (("media", "slot"), ("rating", "rater"), ("self_report", "scale")):
+            grouped: dict[int, list[Any]] = defaultdict(list)
+            for row in rows(name, lambda x: x.c.session_id, ids, order) if ids else []:
+                grouped[row["session_id"]].append(row)
+            by_session[name] = grouped
+        analgesics = rows("analgesic", lambda x: x.c.subject_id, sid, "given_at")
+    doc = {
+        "subject_code": subject["code"],
+        "synthetic": subject["synthetic"],
+        "group": subject["group"],
+        "sex": subject["sex"],
+        "age_months": subject["age_months"],
+        "gestational_age_weeks": subject["gestational_age_weeks"],
+        "surgery": {
+            "type": subject["surgery_type"],
+            "start": _iso(subject["surgery_start"]),
+            "end": _iso(subject["surgery_end"]),
+            "hours": subject["surgery_hours"],
+        },
+        "consents": [
+            {
+                "event": c["event"],
+                "date": _iso(c["on_date"]),
+                "guardian_consent": c["guardian_consent"],
+                "child_assent": c["child_assent"],
+                "version": c["version"],
+            }
+            for c in consents
+        ],
+        "sessions": [
+            {
+                "session_id": s["code"],
+                "time_point": s["time_point"],
+                "assessed_at": _iso(s["assessed_at"]),
+                "hours_since_surgery": s["hours_since_surgery"],
+                "consensus": s["consensus_score"],
+                "rater_spread": s["rater_spread"],
+                "needs_adjudication": s["needs_adjudication"],
+                "bps": {
+                    "scale": s["bps_scale"],
+                    "score": s["bps_score"],
+                    "normalised": s["bps_normalised"],
+                },
+                "ratings": [
+                    {
+                        "rater": r["rater"],
+                        "role": r["role"],
+                        "scale": r["scale"],
+                        "raw_score": r["raw_score"],
+                        "normalised": r["normalised"],
+                        "blinded": r["blinded"],
+                    }
+                    for r in by_session["rating"][s["id"]]
+                ],
+                "self_reports": [
+                    {
+                        "scale": r["scale"],
+                        "raw_score": r["raw_score"],
+                        "normalised": r["normalised"],
+                    }
+                    for r in by_session["self_report"][s["id"]]
+                ],
+                "media": [
+                    {
+                        "file": m["slot"],
+                        "kind": m["kind"],
+                        "sha256": m["sha256"],
+                        "width": m["width"],
+                        "height": m["height"],
+                        "warning": m["warning"],
+                    }
+                    for m in by_session["media"][s["id"]]
+                ],
+            }
+            for s in sessions
+        ],
+        "analgesics": [
+            {
+                "drug": a["drug"],
+                "dose_mg": a["dose_mg"],
+                "route": a["route"],
+                "given_at": _iso(a["given_at"]),
+            }
+            for a in analgesics
+        ],
+    }
     store.audit("subject.read", subject_code=code, reason=reason or "timeline")
     return doc

@@ -114,7 +114,7 @@ def write_new_key(path: Path) -> MediaKey:
 
 def media_path(root: Path, sha: str) -> Path:
     """Where the file with plaintext digest ``sha`` lives under the media root."""
-    return Path(root) / sha[:2] / sha
+    return Path(f"{root}/{sha[:2]}/{sha}")
 
 
 def sha256_hex(data: bytes) -> str:
@@ -130,13 +130,14 @@ class MediaStore:
         self.key = key
         self.keys = {k.key_id: k for k in (key, *more_keys)}
         self._staging: Path | None = None
+        self._folders: set[str] = set()  # media folders known to exist
 
     # -- addressing -------------------------------------------------------------------
     def path_for(self, sha: str) -> Path:
         return media_path(self.root, sha)
 
     def has(self, sha: str) -> bool:
-        return self.path_for(sha).is_file()
+        return os.path.isfile(f"{self.root}/{sha[:2]}/{sha}")
 
     # -- crypto -----------------------------------------------------------------------
     def encrypt(self, plain: bytes, sha: str) -> bytes:
@@ -188,21 +189,26 @@ class MediaStore:
         return self._staging
 
     def stage(self, plain: bytes, sha: str) -> Path:
-        """Encrypt into the staging folder; :meth:`promote` puts it in place later."""
-        target = self.staging / sha
-        tmp = target.with_name(sha + ".part")
-        tmp.write_bytes(self.encrypt(plain, sha))
-        os.replace(tmp, target)
-        return target
+        """Encrypt into the staging folder; :meth:`promote` puts it in place later.
+
+        No temporary name is needed here: the folder is this process's own, and the sweep
+        decrypts a leftover before it promotes it, so a torn write is never promoted.
+        """
+        target = f"{self.staging}/{sha}"
+        with open(target, "wb") as handle:
+            handle.write(self.encrypt(plain, sha))
+        return Path(target)
 
     def promote(self, staged: Path) -> None:
-        """Rename a staged file to its address (after the database committed)."""
-        final = self.path_for(staged.name)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        if final.exists():
-            staged.unlink(missing_ok=True)
-        else:
-            os.replace(staged, final)
+        """Rename a staged file to its address (after the database committed). An
+        existing file of the same address holds the same plaintext: replacing it is
+        harmless."""
+        sha = staged.name
+        folder = f"{self.root}/{sha[:2]}"
+        if folder not in self._folders:
+            os.makedirs(folder, exist_ok=True)
+            self._folders.add(folder)
+        os.replace(staged, f"{folder}/{sha}")
 
     def discard(self, staged: Path) -> None:
         staged.unlink(missing_ok=True)
