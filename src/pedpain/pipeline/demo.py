@@ -15,6 +15,7 @@ from pedpain.clinical.age import format_age, parse_age
 from pedpain.clinical.scales import recommended_scale, scales_for_age
 from pedpain.core.files import atomic_write_text
 from pedpain.pipeline.db_stage import database_stages
+from pedpain.pipeline.phantom_stage import phantom_stage
 from pedpain.pipeline.stages import Stage
 
 #: Example ages spanning Table 1: newborn, infant, toddler, preschool, school age, teen.
@@ -41,6 +42,9 @@ def _scales_stage(folder: Path, _: dict[str, Any]) -> dict[str, Any]:
 
 
 def demo_stages(quick: bool) -> list[Stage]:
-    stages = [Stage("01-scales", "age-appropriate pain scales (Table 1)", _scales_stage)]
+    stages = [
+        Stage("01-scales", "age-appropriate pain scales (Table 1)", _scales_stage),
+        phantom_stage(quick),
+    ]
     # The research database stage joins right after a phantom stage (pipeline/db_stage.py).
     return stages + database_stages(stages)
