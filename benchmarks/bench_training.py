@@ -40,14 +40,15 @@ def make_pack(root: Path, n: int, size: int) -> PackedFaces:
         faces[start : start + m] = rng.integers(0, 256, (m, size, size, 3), dtype=np.uint8)
     faces.flush()
     del faces
-    rows = [{"input": f"face{i}.jpg", "frame_index": 0, "time_s": 0, "valid": 1, "reason": ""}
-            for i in range(n)]
+    rows = [
+        {"input": f"face{i}.jpg", "frame_index": 0, "time_s": 0, "valid": 1, "reason": ""}
+        for i in range(n)
+    ]
     write_packed(root, [PackSource(part, rows)], size)
     return PackedFaces(root)
 
 
-def step_fn(net: torch.nn.Module, opt: torch.optim.Optimizer, device: torch.device,
-            bf16: bool):  # type: ignore[no-untyped-def]
+def step_fn(net: torch.nn.Module, opt: torch.optim.Optimizer, device: torch.device, bf16: bool):  # type: ignore[no-untyped-def]
     def step(x: torch.Tensor, y: torch.Tensor) -> None:
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
             frac, logit = net(x)
@@ -72,14 +73,17 @@ def main() -> int:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
     spec = InputSpec(size=args.size)
-    net = build_net(args.backbone, spec, [256], 0.3).to(device).to(memory_format=torch.channels_last)
+    net = (
+        build_net(args.backbone, spec, [256], 0.3).to(device).to(memory_format=torch.channels_last)
+    )
     opt = torch.optim.AdamW(net.parameters(), lr=1e-4)
     step = step_fn(net, opt, device, bf16)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
 
     # Synthetic tensors: already standardised, already on the device.
     x = torch.randn(args.batch, 3, args.size, args.size, device=device).contiguous(
-        memory_format=torch.channels_last)
+        memory_format=torch.channels_last
+    )
     y = torch.rand(args.batch, device=device)
     for _ in range(3):
         step(x, y)
@@ -92,8 +96,13 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         pack = make_pack(Path(tmp), args.faces, 128)
-        rows = pd.DataFrame({"face": np.arange(len(pack)), "target": np.zeros(len(pack)),
-                             "weight": np.ones(len(pack))})
+        rows = pd.DataFrame(
+            {
+                "face": np.arange(len(pack)),
+                "target": np.zeros(len(pack)),
+                "weight": np.ones(len(pack)),
+            }
+        )
         dm = FaceDataModule(pack, rows, None, args.batch, args.workers, seed=0)
         loader = dm.train_dataloader()
 
@@ -116,15 +125,20 @@ def main() -> int:
         epoch_n, epoch_s = real_steps(None)
 
     ratio = real / synthetic
-    print(f"device: {device} ({torch.cuda.get_device_name() if device.type == 'cuda' else 'cpu'}),"
-          f" backbone {args.backbone} at {args.size} px, batch {args.batch}, bf16={bf16}")
+    print(
+        f"device: {device} ({torch.cuda.get_device_name() if device.type == 'cuda' else 'cpu'}),"
+        f" backbone {args.backbone} at {args.size} px, batch {args.batch}, bf16={bf16}"
+    )
     print(f"synthetic tensors: {synthetic:,.0f} img/s")
-    print(f"real packed faces (decode-free memmap -> uint8 -> resize -> standardise): "
-          f"{real:,.0f} img/s")
+    print(
+        f"real packed faces (decode-free memmap -> uint8 -> resize -> standardise): "
+        f"{real:,.0f} img/s"
+    )
     print(f"ratio real/synthetic: {ratio:.2f} (target >= 0.90)")
     print(f"one epoch over {epoch_n} faces: {epoch_s:.1f} s (target < 60 s on the 2-core CPU)")
-    failed = ratio < 0.90 or (device.type == "cpu" and args.backbone == "mobilenet_v3_large"
-                              and epoch_s >= 60)
+    failed = ratio < 0.90 or (
+        device.type == "cpu" and args.backbone == "mobilenet_v3_large" and epoch_s >= 60
+    )
     print("RESULT:", "targets missed" if failed else "targets met")
     return 1 if failed else 0
 

@@ -339,3 +339,47 @@ def test_evaluate_model_form_leaves_out_training_subjects(cli, tmp_path, unbc_tr
     assert missing.code == 4
     partial = cli("evaluate", "--model", str(model_dir), "--out", str(tmp_path / "ev3"))
     assert partial.code == 2 and "--model, --data and --out" in partial.err
+
+
+@pytest.mark.slow
+def test_ddp_two_cpu_processes_gloo(tmp_path, unbc_tree):
+    """`trainer.strategy=ddp` with 2 CPU processes (gloo): both ranks train on their own
+    shard of each epoch, rank 0 writes the model folder and prints one JSON document."""
+    import os
+    import subprocess
+    import sys
+
+    cfg = write_config(
+        tmp_path / "c.yaml",
+        unbc_tree,
+        **{
+            "train.epochs": 1,
+            "trainer.accelerator": "cpu",
+            "trainer.devices": 2,
+            "trainer.strategy": "ddp",
+        },
+    )
+    env = dict(os.environ, PEDPAIN_NO_PROGRESS="1", OMP_NUM_THREADS="1")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pedpain",
+            "train",
+            "--config",
+            str(cfg),
+            "--out",
+            str(tmp_path / "ddp"),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    doc = json.loads(done.stdout)
+    assert doc["folds"][0]["mae"] is not None
+    model = load_model_folder(tmp_path / "ddp")
+    assert model.meta["backbone"] == "resnet18"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import typer
@@ -43,6 +44,8 @@ def train(
             logging.getLogger(name).setLevel(logging.WARNING)
     table = load_face_table(experiment.data, folder.parent / f".{folder.name}-data")
     results = run_experiment(experiment, table, folder, progress=progress_enabled())
+    if os.environ.get("LOCAL_RANK", "0") != "0" or os.environ.get("NODE_RANK", "0") != "0":
+        return  # a DDP worker process: rank 0 reports
     doc = {
         "model": str(folder),
         "stage": experiment.stage,
