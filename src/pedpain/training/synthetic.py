@@ -1,0 +1,262 @@
+"""GAN faces in and out of training, marked synthetic everywhere.
+
+A sample folder (``pedpain augment gan-sample``):
+
+    DIR/
+      synthetic-gan-L07-000123.png   one face; level and running number in the name, and a
+                                     PNG text chunk "pedpain: SYNTHETIC (GAN) ..."
+      labels.csv                     file, level, target, target_scale, seed, synthetic (=1)
+      samples.json                   "synthetic": true, the GAN, its training subjects and
+                                     held-out subjects, counts; written last
+      SYNTHETIC.txt                  a plain-language note
+
+Training mixes these faces into the TRAINING split only (``augment.gan_samples``,
+``augment.gan_ratio``); validation and test rows always come from the real table, and
+``real_only`` drops any row flagged synthetic from them as a second line of defence. A GAN
+that saw a subject of the fold's validation or test set is refused (identity leak).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pandas as pd
+import torch
+
+from pedpain.core.errors import UsageError
+from pedpain.core.files import atomic_write_text
+from pedpain.core.logging import get_logger
+from pedpain.models.gan import generate
+from pedpain.models.gan_bundle import LoadedGan
+
+log = get_logger(__name__)
+PREFIX = "synthetic-gan-"
+MARK = "pedpain: SYNTHETIC (GAN-generated) face - not a real person, never for validation or test"
+LABEL_COLUMNS = ("file", "level", "target", "target_scale", "seed", "synthetic", "generator")
+
+
+def sample_name(level: int, index: int) -> str:
+    return f"{PREFIX}L{level:02d}-{index:06d}.png"
+
+
+def is_synthetic_name(name: str) -> bool:
+    return Path(str(name)).name.startswith(PREFIX)
+
+
+def _png(face: np.ndarray) -> bytes:
+    from PIL import Image
+    from PIL.PngImagePlugin import PngInfo
+
+    info = PngInfo()
+    info.add_text("Comment", MARK)
+    handle = io.BytesIO()
+    Image.fromarray(face).save(handle, format="PNG", pnginfo=info)
+    return handle.getvalue()
+
+
+def write_gan_samples(
+    gan: LoadedGan,
+    out: Path,
+    per_level: int,
+    seed: int = 0,
+    levels: list[int] | None = None,
+    use_ema: bool = True,
+) -> dict[str, Any]:
+    """Write ``per_level`` faces for each level into ``out`` (via ``out.partial``, then
+    renamed). An existing folder made with the same parameters is reused."""
+    if per_level <= 0:
+        raise UsageError("--per-level must be at least 1")
+    n_levels = gan.spec.n_levels
+    wanted = list(range(n_levels)) if not levels else sorted(set(levels))
+    bad = [v for v in wanted if not 0 <= v < n_levels]
+    if bad:
+        raise UsageError(f"levels {bad} are outside this GAN's 0-{n_levels - 1}")
+    params = {
+        "gan": str(gan.folder),
+        "gan_sha256": gan.meta["sha256"]["generator_ema" if use_ema else "generator"],
+        "per_level": per_level,
+        "levels": wanted,
+        "seed": seed,
+        "ema": use_ema,
+    }
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"{out} exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()):
+        try:
+            same = json.loads((out / "samples.json").read_text())["params"] == params
+        except (OSError, ValueError, KeyError):
+            same = False
+        if same:
+            return {**json.loads((out / "samples.json").read_text()), "reused": True}
+        raise UsageError(
+            f"{out} exists and is not empty (and holds other samples); choose a new folder"
+        )
+    work = out.with_name(out.name + ".partial")
+    try:
+        if work.exists():
+            shutil.rmtree(work)
+        work.mkdir(parents=True)
+    except OSError as exc:
+        raise UsageError(f"cannot write to {work.parent}: {exc.strerror or exc}") from None
+
+    generator = gan.generator_ema if use_ema else gan.generator
+    requested = np.repeat(np.array(wanted, dtype=np.int64), per_level)
+    faces = generate(generator, torch.from_numpy(requested), seed=seed).numpy()
+    scale = gan.target_max / (n_levels - 1) if n_levels > 1 else 1.0
+    label = f"{gan.meta.get('name', 'gan')} {gan.meta.get('version', '')}".strip()
+    rows = []
+    for i, (level, face) in enumerate(zip(requested.tolist(), faces, strict=True)):
+        name = sample_name(level, i)
+        (work / name).write_bytes(_png(face))
+        rows.append(
+            {
+                "file": name,
+                "level": level,
+                "target": level * scale,
+                "target_scale": gan.meta.get("target", "pspi"),
+                "seed": seed,
+                "synthetic": 1,
+                "generator": label,
+            }
+        )
+    pd.DataFrame(rows, columns=list(LABEL_COLUMNS)).to_csv(work / "labels.csv", index=False)
+    atomic_write_text(
+        work / "SYNTHETIC.txt",
+        "SYNTHETIC DATA - faces generated by a pedpain conditional GAN.\n\n"
+        "No face here shows a real person or a real pain level. They may augment a TRAINING "
+        "split only; pedpain never uses them for validation or testing.\n",
+    )
+    doc = {
+        "synthetic": True,
+        "kind": "gan-samples",
+        "params": params,
+        "count": len(rows),
+        "size": gan.spec.size,
+        "target": gan.meta.get("target"),
+        "target_max": gan.target_max,
+        "gan_subjects_train": gan.meta.get("subjects_train", []),
+        "gan_subjects_held_out": gan.meta.get("subjects_held_out", []),
+        "note": MARK,
+    }
+    atomic_write_text(work / "samples.json", json.dumps(doc, indent=2))
+    if out.is_dir():
+        out.rmdir()
+    work.rename(out)
+    return {**doc, "out": str(out), "reused": False}
+
+
+class GanSamples:
+    """A sample folder, read and checked: faces (N, S, S, 3) uint8 and their rows."""
+
+    def __init__(self, folder: str | Path) -> None:
+        self.folder = Path(folder)
+        meta_file = self.folder / "samples.json"
+        if not meta_file.is_file():
+            raise UsageError(f"{self.folder} is not a GAN sample folder (no samples.json)")
+        self.meta = json.loads(meta_file.read_text(encoding="utf-8"))
+        labels = pd.read_csv(self.folder / "labels.csv")
+        if not self.meta.get("synthetic") or not (labels["synthetic"] == 1).all():
+            raise UsageError(f"{self.folder}: every GAN sample must be marked synthetic")
+        if not labels["file"].map(is_synthetic_name).all():
+            raise UsageError(f"{self.folder}: a sample file is not named {PREFIX}*")
+        self.labels = labels
+        self.faces = np.stack(
+            [
+                cv2.cvtColor(cv2.imread(str(self.folder / f), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+                for f in labels["file"]
+            ]
+        )
+
+
+class MixedFaces:
+    """A FaceStore of the real faces followed by synthetic ones, resized on reading to
+    the real faces' size (so a batch can hold both)."""
+
+    def __init__(self, real: Any, synthetic: np.ndarray) -> None:
+        self.real, self.synthetic = real, synthetic
+        self.n_real = len(real)
+        self.size = int(np.asarray(real[0]).shape[0]) if self.n_real else synthetic.shape[1]
+
+    def __len__(self) -> int:
+        return self.n_real + len(self.synthetic)
+
+    def __getitem__(self, index: int) -> np.ndarray:
+        if index < self.n_real:
+            return np.asarray(self.real[index])
+        face = self.synthetic[index - self.n_real]
+        if face.shape[0] != self.size:
+            face = cv2.resize(face, (self.size, self.size), interpolation=cv2.INTER_LINEAR)
+        return face
+
+
+def real_only(rows: pd.DataFrame) -> pd.DataFrame:
+    """Rows without any flagged synthetic face (``synthetic`` column or file name)."""
+    keep = pd.Series(True, index=rows.index)
+    if "synthetic" in rows:
+        keep &= rows["synthetic"].fillna(0).astype(int) == 0
+    for col in ("file", "path", "input"):
+        if col in rows:
+            keep &= ~rows[col].astype(str).map(is_synthetic_name)
+    dropped = int((~keep).sum())
+    if dropped:
+        log.warning("dropped %d synthetic rows from an evaluation set", dropped)
+    return rows[keep]
+
+
+def mix_gan_samples(
+    store: Any,
+    fit_rows: pd.DataFrame,
+    folder: str | Path,
+    ratio: float,
+    target: str,
+    held_out_subjects: set[Any],
+    seed: int,
+    allow_identity_leak: bool = False,
+) -> tuple[MixedFaces, pd.DataFrame]:
+    """Add synthetic faces to the training rows so they make up ``ratio`` of them.
+
+    The synthetic rows get ``subject`` "synthetic-gan", ``synthetic`` 1 and their
+    position in the returned store. Refuses samples whose GAN saw a held-out subject.
+    """
+    samples = GanSamples(folder)
+    if samples.meta.get("target") not in (None, target):
+        raise UsageError(
+            f"GAN samples in {folder} are on the {samples.meta.get('target')} scale, the "
+            f"experiment's target is {target}"
+        )
+    leaked = set(map(str, samples.meta.get("gan_subjects_train", []))) & set(
+        map(str, held_out_subjects)
+    )
+    if leaked and not allow_identity_leak:
+        raise UsageError(
+            f"the GAN behind {folder} was trained on {len(leaked)} validation/test subjects of "
+            f"this fold (e.g. {sorted(leaked)[0]}): identity leak; train the GAN on this "
+            "fold's training subjects (same data and split settings)"
+        )
+    n_real = len(fit_rows)
+    wanted = round(n_real * ratio / (1.0 - ratio)) if ratio > 0 else 0
+    n = min(wanted, len(samples.labels))
+    if n < wanted:
+        log.warning("only %d GAN samples for the %d the ratio asks for", n, wanted)
+    pick = np.sort(np.random.default_rng([seed, 23]).permutation(len(samples.labels))[:n])
+    mixed_store = MixedFaces(store, samples.faces[pick])
+    synthetic = pd.DataFrame(
+        {
+            "face": mixed_store.n_real + np.arange(n),
+            "subject": "synthetic-gan",
+            "clip": samples.labels["file"].to_numpy()[pick],
+            "frame": 0,
+            "target": samples.labels["target"].to_numpy(dtype=float)[pick],
+            "synthetic": 1,
+        }
+    )
+    flag = fit_rows["synthetic"].fillna(0) if "synthetic" in fit_rows else 0
+    real = fit_rows.assign(synthetic=flag)
+    return mixed_store, pd.concat([real, synthetic], ignore_index=True)
