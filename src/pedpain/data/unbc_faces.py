@@ -185,7 +185,8 @@ def _truncate_npy(src: Path, dst: Path, n: int, size: int) -> None:
     out = np.lib.format.open_memmap(dst, mode="w+", dtype=np.uint8, shape=(n, size, size, 3))
     step = 1024
     for start in range(0, n, step):
-        out[start : start + step] = full[start : start + step]
+        end = min(start + step, n)
+        out[start:end] = full[start:end]
     out.flush()
     del out, full
     src.unlink()

@@ -17,6 +17,7 @@ from pedpain.core.files import atomic_write_text
 from pedpain.pipeline.db_stage import database_stages
 from pedpain.pipeline.phantom_stage import phantom_stage
 from pedpain.pipeline.stages import Stage
+from pedpain.pipeline.study_stages import study_stages
 
 #: Example ages spanning Table 1: newborn, infant, toddler, preschool, school age, teen.
 EXAMPLE_AGES = ("3w", "8m", "2y6m", "4y", "7y", "10y", "13y6m")
@@ -47,4 +48,4 @@ def demo_stages(quick: bool) -> list[Stage]:
         phantom_stage(quick),
     ]
     # The research database stage joins right after a phantom stage (pipeline/db_stage.py).
-    return stages + database_stages(stages)
+    return stages + database_stages(stages) + study_stages(quick)

@@ -37,7 +37,9 @@ class DataConfig(_Strict):
 
 
 class SplitConfig(_Strict):
-    kind: Literal["holdout", "loso", "kfold", "published"] = "holdout"
+    #: ``manifest``: the ``split`` column of the labels (train/test), e.g. the 80/20 split
+    #: that ``pedpain db export`` stratified by age band and pain level.
+    kind: Literal["holdout", "loso", "kfold", "published", "manifest"] = "holdout"
     test_fraction: float = Field(default=0.2, gt=0, lt=1)
     #: Share of the training subjects held out for validation (early stopping).
     val_fraction: float = Field(default=0.15, ge=0, lt=1)
@@ -85,6 +87,11 @@ class AugmentConfig(_Strict):
     flip: bool = True
     brightness: float = Field(default=0.2, ge=0, le=1)
     contrast: float = Field(default=0.2, ge=0, le=1)
+    #: A ``pedpain augment gan-sample`` folder: its synthetic faces join the TRAINING split
+    #: only, never validation or test (pedpain.training.synthetic).
+    gan_samples: Path | None = None
+    #: Share of the training faces that are synthetic when ``gan_samples`` is set.
+    gan_ratio: float = Field(default=0.3, ge=0, lt=1)
 
 
 class TrainerConfig(_Strict):
@@ -101,11 +108,13 @@ class TrainerConfig(_Strict):
 
 
 class ExperimentConfig(_Strict):
-    stage: Literal["source", "transfer"] = "source"
+    stage: Literal["source", "transfer", "distill"] = "source"
     name: str = "pain-model"
     version: str = "0.1.0"
     #: Transfer stage: the source model folder whose convolutional layers are kept.
     source_model: Path | None = None
+    #: Distill stage: the teacher model folder whose outputs the student learns.
+    teacher_model: Path | None = None
     out: Path | None = None
     data: DataConfig = Field(default_factory=DataConfig)
     split: SplitConfig = Field(default_factory=SplitConfig)
@@ -158,6 +167,8 @@ def load_experiment(
         raise UsageError(f"invalid training setting '{loc}': {first.get('msg')}") from None
     if config.stage == "transfer" and config.source_model is None:
         raise UsageError("the transfer stage needs source_model: the source model folder")
+    if config.stage == "distill" and config.teacher_model is None:
+        raise UsageError("the distill stage needs teacher_model: the teacher model folder")
     if config.data.root is None:
         raise UsageError("data.root is not set: the UNBC tree or the preprocessed faces folder")
     if config.data.kind == "faces" and config.data.labels is None:

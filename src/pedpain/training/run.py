@@ -45,6 +45,7 @@ from pedpain.training.datamodule import (
     sample_weights,
 )
 from pedpain.training.module import FreezeThenFinetune, PainModule
+from pedpain.training.synthetic import mix_gan_samples, real_only
 
 log = get_logger(__name__)
 
@@ -102,6 +103,8 @@ def make_folds(config: ExperimentConfig, rows: pd.DataFrame) -> list[Fold]:
         folds = leave_one_subject_out(subjects)
     elif s.kind == "kfold":
         folds = subject_kfold(subjects, s.k, s.seed)
+    elif s.kind == "manifest":
+        folds = [_manifest_fold(rows)]
     elif s.kind == "published":
         folds = published_folds(s.table, [str(x) for x in subjects])
     else:
@@ -113,6 +116,22 @@ def make_folds(config: ExperimentConfig, rows: pd.DataFrame) -> list[Fold]:
         if not folds:
             raise UsageError(f"split.folds {s.folds} selects no fold")
     return folds
+
+
+def _manifest_fold(rows: pd.DataFrame) -> Fold:
+    """The train/test split written in the data (a ``split`` column), checked to be by
+    subject: a child on both sides is refused."""
+    if "split" not in rows:
+        raise UsageError("split.kind 'manifest' needs a 'split' column (train/test) in the labels")
+    split = rows["split"].astype(str).str.lower()
+    test = set(rows.loc[split == "test", "subject"])
+    train = set(rows.loc[split.isin(["train", "training"]), "subject"])
+    if test & train:
+        raise UsageError(f"the labels' split puts {len(test & train)} subjects in both train "
+                         "and test: it is not subject-wise")
+    if not test or not train:
+        raise UsageError("the labels' split column needs both 'train' and 'test' rows")
+    return Fold("manifest", tuple(sorted(train, key=str)), tuple(sorted(test, key=str)))
 
 
 def _strata(rows: pd.DataFrame) -> dict[Any, Any]:
@@ -155,6 +174,10 @@ def _precision(setting: str) -> str:
 def run_experiment(
     config: ExperimentConfig, table: FaceTable, out_dir: Path, progress: bool = False
 ) -> list[FoldResult]:
+    if config.stage == "distill":  # a student learning a teacher's outputs
+        from pedpain.training.distill import run_distill
+
+        return run_distill(config, table, out_dir, progress)
     folds = make_folds(config, table.rows)
     results = []
     for fold in folds:
@@ -173,23 +196,31 @@ def _run_fold(
         return FoldResult(fold.name, folder, metrics, reused=True)
     leak = config.split.allow_identity_leak
     train_rows, test_rows = _split_rows(table.rows, fold, leak)
+    test_rows = real_only(test_rows)  # synthetic faces never reach validation or test
     val_subjects = (
         set()
         if leak
         else _validation_subjects(train_rows, config.split.val_fraction, config.split.seed)
     )
-    val_rows = train_rows[train_rows["subject"].isin(val_subjects)]
+    val_rows = real_only(train_rows[train_rows["subject"].isin(val_subjects)])
     fit_rows = train_rows[~train_rows["subject"].isin(val_subjects)].copy()
     if len(fit_rows) == 0:
         raise UsageError(f"fold {fold.name} has no training faces")
-    targets = fit_rows["target"].to_numpy(dtype=np.float64)
-    fit_rows["weight"] = sample_weights(targets, config.train.max_sample_weight)
+    store, mixed = table.store, fit_rows
+    if config.augment.gan_samples is not None:  # GAN faces join the training split only
+        held_out = set(test_rows["subject"]) | val_subjects
+        store, mixed = mix_gan_samples(
+            table.store, fit_rows, config.augment.gan_samples, config.augment.gan_ratio,
+            config.data.target, held_out, config.split.seed, leak,
+        )  # fmt: skip
+    targets = mixed["target"].to_numpy(dtype=np.float64)
+    mixed["weight"] = sample_weights(targets, config.train.max_sample_weight)
 
     L.seed_everything(config.train.seed, workers=True, verbose=False)
     module = _build_module(config, targets)
     datamodule = FaceDataModule(
-        table.store,
-        fit_rows,
+        store,
+        mixed,
         val_rows,
         config.train.batch_size,
         config.train.num_workers,
@@ -250,6 +281,7 @@ def _run_fold(
             "n_val_subjects": len(val_subjects),
             "n_test_subjects": int(test_rows["subject"].nunique()),
             "epochs_run": int(trainer.current_epoch),
+            "n_synthetic_train": int(len(mixed) - len(fit_rows)),
         }
     )
     predictions.to_csv(folder / "predictions.csv", index=False)
@@ -302,7 +334,7 @@ def _build_module(config: ExperimentConfig, targets: np.ndarray) -> PainModule:
         weight_decay=config.train.weight_decay,
         pain_loss_weight=config.train.pain_loss_weight,
         pos_weight=positive_weight(targets, config.data.pain_threshold),
-        augment=config.augment.model_dump(),
+        augment=config.augment.model_dump(mode="json"),
         finetune_lr_factor=config.train.finetune_lr_factor,
         seed=config.train.seed,
         max_epochs=config.train.epochs,
@@ -327,8 +359,11 @@ def _build_module(config: ExperimentConfig, targets: np.ndarray) -> PainModule:
 
 @torch.no_grad()
 def predict_rows(
-    module: PainModule, store: FaceStore, rows: pd.DataFrame, batch_size: int
+    module: torch.nn.Module, store: FaceStore, rows: pd.DataFrame, batch_size: int
 ) -> pd.DataFrame:
+    """Score ``rows`` of a face table with a module mapping uint8 faces to
+    (intensity, probability): a PainModule or a FaceScorer of a model folder."""
+    module.eval()
     scores: list[np.ndarray] = []
     probs: list[np.ndarray] = []
     faces = rows["face"].to_numpy()

@@ -25,7 +25,12 @@ from pedpain.training.run import FaceTable
 LABEL_ALIASES = {
     "input": ("input", "path", "media_path", "file"),
     "subject_id": ("subject_id", "subject", "subject_code"),
-    "target": ("target", "reference", "consensus", "consensus_normalised", "pain"),
+    "target": ("target", "reference", "label", "consensus", "consensus_normalised", "pain"),
+}
+#: Optional columns under other names (a `pedpain db export` manifest uses these).
+OPTIONAL_ALIASES = {
+    "comparator": ("comparator", "bps_normalised"),
+    "clip_id": ("clip_id", "item_id"),
 }
 CARRIED = (
     "session_id",
@@ -38,6 +43,7 @@ CARRIED = (
     "threshold",
     "synthetic",
     "kind",
+    "split",
 )
 
 
@@ -90,8 +96,12 @@ def read_labels(path: Path) -> pd.DataFrame:
             "target": pd.to_numeric(frame[_pick(frame, "target", path)], errors="coerce"),
         }
     )
+    for col, names in OPTIONAL_ALIASES.items():
+        found = next((n for n in names if n in frame.columns), None)
+        if found is not None:
+            out[col] = frame[found]
     for col in CARRIED:
-        if col in frame.columns:
+        if col in frame.columns and col not in out:
             out[col] = frame[col]
     if out["target"].isna().any():
         bad = int(out["target"].isna().idxmax()) + 2

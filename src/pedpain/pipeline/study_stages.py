@@ -1,0 +1,215 @@
+"""The demo's study stages after the database: preprocessing, source training on a
+UNBC-layout phantom, transfer to the children's phantom, and the evaluation report.
+
+Each stage reads what earlier stages wrote (their summaries) and writes into its own
+folder. Sizes are small in ``--quick`` mode and larger otherwise; both run on a CPU.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pedpain import DISCLAIMER
+from pedpain.core.settings import load_settings
+from pedpain.pipeline.stages import Stage
+
+
+@dataclass(frozen=True)
+class StudySizes:
+    video_fps: float  # frames per second kept from the children's clips
+    unbc_subjects: int
+    unbc_frames: int
+    backbone: str
+    input_size: int
+    source_epochs: int
+    transfer_epochs: int
+    batch: int
+
+
+QUICK = StudySizes(5.0, 8, 10, "mobilenet_v3_large", 96, 3, 6, 32)
+FULL = StudySizes(12.5, 25, 24, "mobilenet_v3_large", 112, 6, 12, 64)
+
+
+def _workers() -> int:
+    return max(1, min(2, os.cpu_count() or 1))
+
+
+def _preprocess(sizes: StudySizes):  # type: ignore[no-untyped-def]
+    def run(folder: Path, done: dict[str, Any]) -> dict[str, Any]:
+        from pedpain.store import export_manifest, open_store
+        from pedpain.vision.config import PreprocessConfig
+        from pedpain.vision.pipeline import run_preprocess
+
+        db = Path(done["03-database"]["database"]).parent.parent
+        settings = load_settings(
+            home=db / "home",
+            database_url=f"sqlite:///{(db / 'home' / 'pedpain.db').resolve()}",
+            key_file=db / "demo-media.key",
+        )
+        export = folder / "export"
+        with open_store(settings, actor="pedpain-demo") as store:
+            summary = export_manifest(store, export, with_media=True, reason="pedpain demo")
+        config = PreprocessConfig(size=128, fps=sizes.video_fps)
+        result = run_preprocess([export / "media"], folder / "faces", config, workers=_workers())
+        return {
+            "export": str(export),
+            "labels": str(export / "manifest.csv"),
+            "faces": str(folder / "faces"),
+            "items": result["items"],
+            "ok": result["ok"],
+            "rejected": result["rejected"],
+            "frames_out": result["frames_out"],
+            "manifest_items": summary["items"],
+            "video_fps": sizes.video_fps,
+        }
+
+    return run
+
+
+def _experiment(folder: Path, doc: dict[str, Any]) -> Path:
+    path = folder / "experiment.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def _train(config_path: Path, out: Path) -> dict[str, Any]:
+    import logging
+
+    from pedpain.training.config import load_experiment
+    from pedpain.training.run import run_experiment
+    from pedpain.training.tables import load_face_table
+
+    for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    experiment = load_experiment(config_path)
+    table = load_face_table(experiment.data, out.parent / f".{out.name}-data")
+    results = run_experiment(experiment, table, out)
+    return {
+        "model": str(out),
+        **{
+            k: results[0].metrics.get(k)
+            for k in ("mae", "pcc", "auc", "n_subjects", "n_test_subjects")
+        },
+    }
+
+
+def _source(sizes: StudySizes):  # type: ignore[no-untyped-def]
+    def run(folder: Path, _: dict[str, Any]) -> dict[str, Any]:
+        from pedpain.data.phantom.unbc import UnbcParams, generate_unbc
+
+        tree = folder / "unbc-phantom"
+        generate_unbc(
+            tree,
+            UnbcParams(
+                subjects=sizes.unbc_subjects, frames_per_sequence=sizes.unbc_frames, seed=11
+            ),
+        )
+        config = _experiment(
+            folder,
+            {
+                "stage": "source",
+                "name": "demo-source-unbc-phantom",
+                "data": {
+                    "kind": "unbc",
+                    "root": str(tree),
+                    "target": "pspi",
+                    "pain_threshold": 1,
+                    "cache": str(folder / "unbc-faces"),
+                },
+                "split": {"kind": "holdout", "test_fraction": 0.25},
+                "model": {
+                    "backbone": sizes.backbone,
+                    "input_size": sizes.input_size,
+                    "head_hidden": [128],
+                },
+                "train": {
+                    "batch_size": sizes.batch,
+                    "epochs": sizes.source_epochs,
+                    "lr": 0.002,
+                    "early_stopping_patience": 0,
+                },
+            },
+        )
+        return {"tree": str(tree), **_train(config, folder / "model")}
+
+    return run
+
+
+def _transfer(sizes: StudySizes):  # type: ignore[no-untyped-def]
+    def run(folder: Path, done: dict[str, Any]) -> dict[str, Any]:
+        pre = done["04-preprocess"]
+        config = _experiment(
+            folder,
+            {
+                "stage": "transfer",
+                "name": "demo-transfer-oapc-phantom",
+                "source_model": done["05-source"]["model"],
+                "data": {
+                    "kind": "faces",
+                    "root": pre["faces"],
+                    "labels": pre["labels"],
+                    "target": "pain",
+                    "pain_threshold": 3,
+                },
+                # The database export's 80/20 split, stratified by age band and pain level.
+                "split": {"kind": "manifest"},
+                "model": {
+                    "backbone": sizes.backbone,
+                    "input_size": sizes.input_size,
+                    "head_hidden": [128],
+                },
+                "train": {
+                    "batch_size": sizes.batch,
+                    "epochs": sizes.transfer_epochs,
+                    "lr": 0.002,
+                    "freeze_backbone_epochs": max(1, sizes.transfer_epochs // 3),
+                    "finetune_lr_factor": 0.1,
+                    "early_stopping_patience": 0,
+                },
+            },
+        )
+        return _train(config, folder / "model")
+
+    return run
+
+
+def _evaluate(folder: Path, done: dict[str, Any]) -> dict[str, Any]:
+    from pedpain.evaluation.model_eval import evaluate_model
+
+    pre = done["04-preprocess"]
+    result = evaluate_model(
+        done["06-transfer"]["model"], pre["faces"], folder / "report", labels=pre["labels"]
+    )
+    d = result.document
+    return {
+        "report": str(result.files["report"]),
+        "metrics": str(result.files["metrics"]),
+        "n": d["n"],
+        "n_subjects": d["n_subjects"],
+        "auc": d["auc"],
+        "mae": d["mae"],
+        "comparator_auc": (d["comparator"] or {}).get("auc"),
+        "warnings": d["warnings"][:5],
+        "disclaimer": DISCLAIMER,
+    }
+
+
+def study_stages(quick: bool) -> list[Stage]:
+    sizes = QUICK if quick else FULL
+    return [
+        Stage(
+            "04-preprocess",
+            "faces from the photos and clips (export, preprocess)",
+            _preprocess(sizes),
+        ),
+        Stage("05-source", "source model on a UNBC-layout phantom", _source(sizes)),
+        Stage("06-transfer", "transfer to the children's phantom faces", _transfer(sizes)),
+        Stage(
+            "07-evaluate", "evaluation report (AUC, sensitivity, ICC vs the nurses' BPS)", _evaluate
+        ),
+    ]
