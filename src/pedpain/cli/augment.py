@@ -137,9 +137,15 @@ def gan_sample(
     if as_json:
         print_json(doc)
         return
+    shown = doc["levels"]
+    levels_text = (
+        f"{shown[0]}-{shown[-1]}"
+        if shown == list(range(shown[0], shown[-1] + 1))
+        else ", ".join(map(str, shown))
+    )
     typer.echo(
         f"{doc['count']} synthetic faces in {out} (labels.csv, synthetic=1; "
-        f"levels {doc['levels'][0]}-{doc['levels'][-1]}). Training splits only."
+        f"levels {levels_text}). Training splits only."
     )
 
 
