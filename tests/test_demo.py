@@ -1,27 +1,53 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
+
+import pytest
+
+from pedpain.pipeline.stages import Stage, run_stages
 
 
-def test_demo_runs_and_reuses_finished_stages(cli, tmp_path):
+def test_stage_runner_redoes_a_half_finished_stage_and_reuses_finished_ones(tmp_path):
+    calls: list[str] = []
+
+    def first(folder: Path, _: dict) -> dict:
+        calls.append("first")
+        (folder / "out.txt").write_text("one")
+        return {"file": str(folder / "out.txt")}
+
+    def second(folder: Path, done: dict) -> dict:
+        calls.append("second")
+        return {"from_first": done["a"]["file"]}
+
+    stages = [Stage("a", "first", first), Stage("b", "second", second)]
+    work = tmp_path / "w"
+    (work / "b").mkdir(parents=True)
+    (work / "b" / "partial.tmp").write_text("left by a killed run")
+    results = run_stages(stages, work)
+    assert [r.reused for r in results] == [False, False]
+    assert not (work / "b" / "partial.tmp").exists()
+    assert results[1].summary["from_first"].endswith("out.txt")
+    again = run_stages(stages, work)
+    assert [r.reused for r in again] == [True, True]
+    assert calls == ["first", "second"]
+
+
+@pytest.mark.slow
+def test_quick_demo_runs_the_study_pipeline_and_reuses_finished_stages(cli, tmp_path):
     work = tmp_path / "demo"
     first = cli("demo", "--workdir", str(work), "--quick", "--json")
     assert first.code == 0, first.err
     doc = json.loads(first.out)
-    assert doc["stages"] and not any(s["reused"] for s in doc["stages"])
+    names = [s["name"] for s in doc["stages"]]
+    assert names[:3] == ["01-scales", "02-phantom", "03-database"]
+    assert not any(s["reused"] for s in doc["stages"])
     examples = json.loads((work / "01-scales" / "scales_by_age.json").read_text())["examples"]
     assert {e["age"]: e["recommended"]["code"] for e in examples}["4y"] == "FLACC"
+    evaluation = next(s for s in doc["stages"] if s["name"] == "07-evaluate")["summary"]
+    report = Path(evaluation["report"])
+    assert report.is_file() and "not a medical device" in report.read_text()
+    assert evaluation["n_subjects"] >= 3
 
     second = cli("demo", "--workdir", str(work), "--quick", "--json")
     assert all(s["reused"] for s in json.loads(second.out)["stages"])
-
-
-def test_demo_redoes_a_half_finished_stage(cli, tmp_path):
-    work = tmp_path / "demo"
-    (work / "01-scales").mkdir(parents=True)
-    (work / "01-scales" / "partial.tmp").write_text("left by a killed run")
-    result = cli("demo", "--workdir", str(work))
-    assert result.code == 0
-    assert not (work / "01-scales" / "partial.tmp").exists()
-    assert (work / "01-scales" / ".done").is_file()
-    assert "FLACC" in result.out
