@@ -14,9 +14,11 @@ from pathlib import Path
 import typer
 
 from pedpain import DISCLAIMER, __version__
+from pedpain.cli import assess as assess_cmd
 from pedpain.cli import db as db_cmd
 from pedpain.cli import demo as demo_cmd
 from pedpain.cli import evaluate as evaluate_cmd
+from pedpain.cli import export as export_cmd
 from pedpain.cli import phantom as phantom_cmd
 from pedpain.cli import preprocess as preprocess_cmd
 from pedpain.cli import scales as scales_cmd
@@ -85,6 +87,8 @@ app.add_typer(unbc_cmd.app, name="unbc")
 app.add_typer(db_cmd.app, name="db")
 app.add_typer(phantom_cmd.app, name="phantom")
 app.command("train")(train_cmd.train)
+app.command("assess")(assess_cmd.assess)
+app.add_typer(export_cmd.app, name="export")
 
 
 def _debug_requested(args: list[str]) -> bool:

@@ -47,6 +47,7 @@ class Settings(BaseSettings):
     )
     key_file: Path | None = Field(default=None, description="media encryption key file (base64)")
     media_key: SecretStr | None = Field(default=None, description="media key, base64 (env only)")
+    model: Path | None = Field(default=None, description="model folder for assess and serve")
 
     @classmethod
     def settings_customise_sources(

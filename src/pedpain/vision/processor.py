@@ -59,6 +59,10 @@ class FaceResult:
     faces_in_frame: int = 0
     tracked: bool = False
     eyes: tuple[tuple[float, float], tuple[float, float]] | None = None
+    #: (468, 3) face-mesh landmarks in source pixels (None without the mesh) and the 2x3
+    #: matrix mapping source pixels to ``image``: the explanation's facial geometry.
+    landmarks: np.ndarray | None = field(default=None, repr=False)
+    matrix: np.ndarray | None = field(default=None, repr=False)
 
     @classmethod
     def no_face(cls, faces_in_frame: int = 0) -> FaceResult:
@@ -260,6 +264,8 @@ class FaceProcessor:
             faces_in_frame=n_faces,
             tracked=tracked,
             eyes=((float(right[0]), float(right[1])), (float(left[0]), float(left[1]))),
+            landmarks=landmarks,
+            matrix=matrix,
         )
 
     def _check_face(self, raw: np.ndarray) -> float:
