@@ -1,0 +1,539 @@
+"""The assessment engine: photos, clips and frame streams in, honest pain scores out.
+
+Pipeline per assessment: read -> faces made exactly as the model's training faces
+(its ``preprocessing.json``) -> quality gate (abstain instead of guessing) -> identity
+check across frames -> frame scores (ONNX Runtime or PyTorch) -> clip aggregation (the
+model folder's temporal head, else a trimmed mean) -> the score on 0-10 (a PSPI model's
+0-16 is mapped linearly) -> the child's age-appropriate scale and ``needs_treatment``.
+
+Clips are analysed at ``analysis_fps`` frames per second of video (frame sampling: the
+default is 12.5 for compact backbones and 4 for VGG-16 / ResNet-50 class ones), over the
+protocol's 10 s window: the 10 s with the most usable faces.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from pedpain.assess.backend import Backend, make_scorer, resolve_model
+from pedpain.assess.explain import explain_geometry, grad_cam, heatmap_png
+from pedpain.assess.pipeline_config import preprocess_config
+from pedpain.assess.quality import (
+    REASONS,
+    FaceCheck,
+    QualityThresholds,
+    check_face,
+    identity_distance,
+    identity_vector,
+    measures_summary,
+    subject_reference,
+    summarise_reasons,
+)
+from pedpain.assess.result import AssessmentResult
+from pedpain.clinical.age import parse_age
+from pedpain.clinical.scales import denormalise, recommended_scale
+from pedpain.core.errors import UsageError
+from pedpain.core.logging import get_logger
+from pedpain.models.bundle import LoadedModel, load_model_folder
+from pedpain.models.inputs import model_input
+from pedpain.models.temporal import TEMPORAL_HEADS, robust_pool
+from pedpain.vision.processor import FaceProcessor, FaceResult
+from pedpain.vision.reading import MediaRejected, VideoReader, read_image, sniff_kind
+from pedpain.vision.video import BestWindow, outputs_for_source_frame
+
+log = get_logger(__name__)
+
+HEAVY_BACKBONES = frozenset({"vgg16", "resnet50", "vgg16_resnet50"})
+LIGHT_ANALYSIS_FPS = 12.5
+HEAVY_ANALYSIS_FPS = 4.0
+MAX_PHOTOS = 3
+TEMPORAL_FILE = "temporal.pt"
+TEMPORAL_META = "temporal.json"
+
+Input = str | Path | np.ndarray
+
+
+@dataclass
+class _Face:
+    """One analysed face with its gate verdict."""
+
+    face: FaceResult
+    check: FaceCheck
+    time_s: float = 0.0
+    source: str = ""
+
+
+class Assessor:
+    """A loaded model, ready to assess; reuse one for many assessments (loading the model
+    and the face detectors is the slow part). Not thread-safe: one per worker."""
+
+    def __init__(
+        self,
+        model: str | Path | None = None,
+        *,
+        backend: Backend = "auto",
+        home: Path | None = None,
+        thresholds: QualityThresholds | None = None,
+        analysis_fps: float | None = None,
+        threads: int | None = 1,
+    ) -> None:
+        folder = resolve_model(model, home)
+        self.loaded: LoadedModel = load_model_folder(folder)
+        self.folder = folder
+        self.scorer = make_scorer(self.loaded, backend, threads)
+        self.config = preprocess_config(folder)
+        self.thresholds = thresholds or QualityThresholds.for_model(folder)
+        meta = self.loaded.meta
+        self.target = str(meta.get("target", "pain"))
+        self.target_max = float(meta["target_max"])
+        heavy = meta.get("backbone") in HEAVY_BACKBONES
+        self.analysis_fps = float(
+            analysis_fps or (HEAVY_ANALYSIS_FPS if heavy else LIGHT_ANALYSIS_FPS)
+        )
+        if self.analysis_fps <= 0:
+            raise UsageError("analysis_fps must be positive")
+        self.temporal = _load_temporal(folder)
+        self.model_info = {
+            "name": meta.get("name"),
+            "version": meta.get("version"),
+            "sha256": meta.get("sha256"),
+            "backbone": meta.get("backbone"),
+            "stage": meta.get("stage"),
+            "target": self.target,
+            "target_max": self.target_max,
+            "backend": self.scorer.backend,
+            "folder": str(folder),
+            "synthetic_data": bool(meta.get("synthetic_data", False)),
+        }
+        self._photo_processor: FaceProcessor | None = None
+        self._clip_processor: FaceProcessor | None = None
+
+    # ----------------------------------------------------------------- public API
+    def assess(
+        self,
+        item: Input | Sequence[Input],
+        age: str | int | None = None,
+        baseline: Sequence[Input] | None = None,
+        heatmap_dir: Path | None = None,
+    ) -> AssessmentResult:
+        """One assessment: a photo or clip path, an RGB array, or a list of 1-3 photos
+        (paths or arrays) of the same moment. Never raises for a bad input: the result's
+        status says ``error`` or ``abstain`` and why."""
+        started = time.perf_counter()
+        months = _months(age)
+        group: list[Input] = list(item) if isinstance(item, (list, tuple)) else [item]  # type: ignore[list-item]
+        names = [_name(x) for x in group]
+        kind = "images" if len(group) > 1 else "image"
+        base_faces = self._baseline_faces(baseline)
+        try:
+            if not group:
+                raise UsageError("an assessment needs at least one photo")
+            first = group[0]
+            if len(group) == 1 and not isinstance(first, np.ndarray):
+                fmt = sniff_kind(first)
+                if fmt.kind == "video":
+                    kind = "video"
+                    faces = self._clip_faces(Path(first))
+                    return self._finish(
+                        faces, names, kind, months, base_faces, heatmap_dir, started
+                    )
+            if len(group) > MAX_PHOTOS:
+                raise UsageError(f"at most {MAX_PHOTOS} photos per assessment")
+            faces = [self._photo_face(x, _name(x)) for x in group]
+            return self._finish(faces, names, kind, months, base_faces, heatmap_dir, started)
+        except MediaRejected as exc:
+            return self._error(names, kind, exc.status, str(exc), started)
+        except UsageError:
+            raise
+        except Exception as exc:  # one bad input must not stop a batch
+            log.warning("assessment failed", extra={"input": names[0], "error": repr(exc)})
+            return self._error(
+                names, kind, "internal_error", f"internal error ({type(exc).__name__})", started
+            )
+
+    def stream(
+        self,
+        age: str | int | None = None,
+        fps: float = 25.0,
+        period_s: float = 1.0,
+        baseline: Sequence[Input] | None = None,
+    ) -> Stream:
+        """A live stream: push frames one by one, get a result every ``period_s``."""
+        return Stream(self, age=age, fps=fps, period_s=period_s, baseline=baseline)
+
+    def close(self) -> None:
+        for proc in (self._photo_processor, self._clip_processor):
+            if proc is not None:
+                proc.close()
+        self._photo_processor = self._clip_processor = None
+
+    def __enter__(self) -> Assessor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ----------------------------------------------------------------- faces
+    def new_processor(self) -> FaceProcessor:
+        return FaceProcessor(self.config)
+
+    def _photos(self) -> FaceProcessor:
+        if self._photo_processor is None:
+            self._photo_processor = self.new_processor()
+        return self._photo_processor
+
+    def _clips(self) -> FaceProcessor:
+        if self._clip_processor is None:
+            self._clip_processor = self.new_processor()
+        return self._clip_processor
+
+    def _photo_face(self, item: Input, name: str) -> _Face:
+        rgb = item if isinstance(item, np.ndarray) else read_image(item)
+        if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+            raise MediaRejected("unsupported", "photos must be RGB uint8 arrays (H, W, 3)")
+        face = self._photos().process_image(rgb)
+        return _Face(face, check_face(face, self.thresholds), 0.0, name)
+
+    def _clip_faces(self, path: Path) -> list[_Face]:
+        proc = self._clips()
+        proc.reset()
+        length = max(1, round(self.config.max_seconds * self.analysis_fps))
+        window: BestWindow[_Face] = BestWindow(length)
+        decoded = 0
+        with VideoReader(path, self.config.max_video_megapixels) as reader:
+            fps_in = reader.info.fps
+
+            def wanted(index: int) -> bool:
+                return len(outputs_for_source_frame(index, fps_in, self.analysis_fps)) > 0
+
+            for index, rgb in reader.frames(wanted):
+                if rgb is None:
+                    continue
+                decoded += 1
+                face = proc.process_frame(rgb)
+                f = _Face(face, check_face(face, self.thresholds), index / fps_in, str(path))
+                window.push(f, f.check.ok)
+                if window.complete:
+                    break
+        if decoded == 0:
+            raise MediaRejected("unreadable", "no frame of the video could be decoded")
+        return window.result()[1]
+
+    # ----------------------------------------------------------------- scoring
+    def _finish(
+        self,
+        faces: list[_Face],
+        names: list[str],
+        kind: str,
+        months: int | None,
+        base_faces: list[_Face],
+        heatmap_dir: Path | None,
+        started: float,
+    ) -> AssessmentResult:
+        self._check_identity(faces, base_faces)
+        passed = [f for f in faces if f.check.ok]
+        reasons = [f.check.reason for f in faces]
+        quality: dict[str, Any] = {
+            "faces_analysed": len(faces),
+            "faces_passed": len(passed),
+            "reasons": {r: reasons.count(r) for r in sorted(set(reasons)) if r},
+            "thresholds": self.thresholds.source,
+            **measures_summary([f.check for f in faces]),
+        }
+        if kind == "video":
+            quality["analysis_fps"] = self.analysis_fps
+        need = 1
+        if kind in ("video", "stream"):
+            need = max(
+                self.thresholds.min_valid_frames,
+                math.ceil(self.thresholds.min_valid_fraction * len(faces)),
+            )
+        result = AssessmentResult(
+            input=names[0],
+            kind=kind,
+            status="abstain",
+            quality=quality,
+            model=dict(self.model_info),
+            inputs=names,
+        )
+        if len(passed) < need:
+            code, message = summarise_reasons([r for r in reasons if r])
+            if passed:
+                message = f"{message} in too many frames ({len(passed)} of {len(faces)} usable)"
+            result.reason_code, result.reason = code, message
+            result.latency_ms = (time.perf_counter() - started) * 1000
+            return result
+        stack = np.stack([f.face.image for f in passed])  # type: ignore[misc]
+        intensity, prob, embedding = self.scorer(stack)
+        pooled_i, pooled_p, how = self._pool(intensity, prob, embedding)
+        score = float(np.clip(pooled_i * 10.0 / self.target_max, 0, 10))
+        result.status = "ok"
+        result.score = score
+        result.pain_probability = float(pooled_p)
+        result.frames_used = len(passed)
+        result.frame_scores = [
+            {
+                "time_s": round(f.time_s, 3),
+                "source": f.source,
+                "score": round(float(i) * 10.0 / self.target_max, 3),
+                "pain_probability": round(float(p), 4),
+            }
+            for f, i, p in zip(passed, intensity, prob, strict=False)
+        ]
+        result.scale, result.needs_treatment = _on_scale(score, months)
+        explanation = explain_geometry([f.face for f in passed], [f.face for f in base_faces])
+        explanation["aggregation"] = how
+        if self.target == "pspi" or self.target_max != 10:
+            explanation["score_mapping"] = (
+                f"model predicts {self.target.upper()} 0-{self.target_max:g}; "
+                f"score = value x 10 / {self.target_max:g}"
+            )
+        if heatmap_dir is not None:
+            explanation["heatmap"] = str(self._heatmap(passed, intensity, names[0], heatmap_dir))
+        result.explanation = explanation
+        result.latency_ms = (time.perf_counter() - started) * 1000
+        return result
+
+    def _pool(
+        self, intensity: np.ndarray, prob: np.ndarray, embedding: np.ndarray
+    ) -> tuple[float, float, str]:
+        if self.temporal is not None and len(intensity) > 1:
+            head = self.temporal
+            with torch.inference_mode():
+                frames = torch.from_numpy(embedding).float()[None]
+                mask = torch.ones(1, frames.shape[1], dtype=torch.bool)
+                frac, logit = head(frames, mask)
+            value = float(frac.clamp(0, 1)[0]) * self.target_max
+            return value, float(torch.sigmoid(logit)[0]), "temporal head"
+        if len(intensity) == 1:
+            return float(intensity[0]), float(prob[0]), "single face"
+        how = "trimmed mean of face scores (10% each end)"
+        return robust_pool(intensity), robust_pool(prob), how
+
+    def _baseline_faces(self, baseline: Sequence[Input] | None) -> list[_Face]:
+        faces = []
+        for item in baseline or []:
+            try:
+                f = self._photo_face(item, _name(item))
+            except MediaRejected as exc:
+                raise UsageError(f"baseline {_name(item)}: {exc}") from None
+            if f.check.ok:
+                faces.append(f)
+        if baseline and not faces:
+            raise UsageError("no usable face in the baseline photos")
+        return faces
+
+    def _check_identity(self, faces: list[_Face], baseline: list[_Face]) -> None:
+        """Faces far in shape from the subject (the baseline's, else the majority's)
+        are another person: they are refused as ``wrong_face``."""
+        vectors = {id(f): identity_vector(f.face) for f in faces if f.check.ok}
+        ref_vectors = [v for v in (identity_vector(b.face) for b in baseline) if v is not None]
+        if not ref_vectors:
+            if len([v for v in vectors.values() if v is not None]) < 3:
+                return  # with one or two faces there is no majority to compare with
+            ref_vectors = [v for v in vectors.values() if v is not None]
+        ref = subject_reference(ref_vectors)
+        if ref is None:
+            return
+        for f in faces:
+            v = vectors.get(id(f))
+            if v is None:
+                continue
+            d = identity_distance(v, ref)
+            f.check.measures["identity_distance"] = d
+            if d > self.thresholds.max_identity_distance:
+                f.check.reason = "wrong_face"
+
+    def _heatmap(self, passed: list[_Face], intensity: np.ndarray, name: str, folder: Path) -> Path:
+        k = int(np.argsort(intensity)[len(intensity) // 2])  # the median-scored face
+        image = passed[k].face.image
+        assert image is not None
+        x = model_input(torch.from_numpy(image[None].copy()), self.loaded.spec)
+        self.loaded.net.eval()
+        cam = grad_cam(self.loaded.net, x.contiguous())
+        stem = Path(name).stem if name else "frame"
+        return heatmap_png(image, cam, Path(folder) / f"{stem}.heatmap.png")
+
+    def _error(
+        self, names: list[str], kind: str, code: str, message: str, started: float
+    ) -> AssessmentResult:
+        if kind == "image":
+            kind = _guess_kind(names[0])
+        return AssessmentResult(
+            input=names[0],
+            kind=kind,
+            status="error",
+            reason=f"{code}: {message}",
+            reason_code=code,
+            model=dict(self.model_info),
+            latency_ms=(time.perf_counter() - started) * 1000,
+            inputs=names,
+        )
+
+
+class Stream:
+    """Webcam frames pushed one by one; every ``period_s`` seconds of stream time
+    ``push`` returns an assessment of the frames of that period (else None).
+
+        stream = assessor.stream(age="4y")
+        for rgb in camera:
+            result = stream.push(rgb)   # an AssessmentResult once a second
+    """
+
+    def __init__(
+        self,
+        assessor: Assessor,
+        age: str | int | None = None,
+        fps: float = 25.0,
+        period_s: float = 1.0,
+        baseline: Sequence[Input] | None = None,
+    ) -> None:
+        if fps <= 0 or period_s <= 0:
+            raise UsageError("fps and period_s must be positive")
+        self.assessor = assessor
+        self.months = _months(age)
+        self.fps = fps
+        self.period_s = period_s
+        self.baseline = assessor._baseline_faces(baseline)
+        self.processor = assessor.new_processor()
+        self._faces: list[_Face] = []
+        self._count = 0
+        self._next_emit = period_s
+        self._next_sample = 0.0
+        self._started = time.perf_counter()
+        self.results: list[AssessmentResult] = []
+
+    def push(self, rgb: np.ndarray, t: float | None = None) -> AssessmentResult | None:
+        """Add one RGB frame (``t``: its time in seconds, default frame count / fps)."""
+        now = self._count / self.fps if t is None else float(t)
+        self._count += 1
+        if now + 1e-9 >= self._next_sample:
+            # Analyse at the assessor's analysis rate; frames in between are skipped.
+            self._next_sample = now + 1.0 / self.assessor.analysis_fps - 1e-9
+            face = self.processor.process_frame(rgb)
+            check = check_face(face, self.assessor.thresholds)
+            self._faces.append(_Face(face, check, now, f"stream@{now:.2f}s"))
+        if now + 1e-9 >= self._next_emit:
+            self._next_emit += self.period_s
+            return self._emit(now)
+        return None
+
+    def flush(self) -> AssessmentResult | None:
+        """The assessment of the frames pushed since the last result, if any."""
+        if not self._faces:
+            return None
+        return self._emit(self._count / self.fps)
+
+    def _emit(self, now: float) -> AssessmentResult:
+        faces, self._faces = self._faces, []
+        started, self._started = self._started, time.perf_counter()
+        name = f"stream@{now:.1f}s"
+        result = self.assessor._finish(
+            faces, [name], "stream", self.months, self.baseline, None, started
+        )
+        self.results.append(result)
+        return result
+
+    def close(self) -> None:
+        self.processor.close()
+
+
+def assess(
+    inputs: Input | Iterable[Input | Sequence[Input]],
+    model: str | Path | None = None,
+    age: str | int | None = None,
+    *,
+    group: bool = False,
+    baseline: Sequence[Input] | None = None,
+    backend: Backend = "auto",
+    heatmap_dir: str | Path | None = None,
+    analysis_fps: float | None = None,
+    threads: int | None = 1,
+) -> list[AssessmentResult]:
+    """Assess each input (a photo or clip path, or an RGB array); an element that is
+    itself a list or tuple is one assessment of 1-3 photos; ``group=True`` makes all
+    ``inputs`` one such assessment. One result per assessment, in order."""
+    items: list[Any]
+    items = [inputs] if isinstance(inputs, (str, Path, np.ndarray)) else list(inputs)
+    if group:
+        items = [items]
+    heat = Path(heatmap_dir) if heatmap_dir is not None else None
+    with Assessor(model, backend=backend, analysis_fps=analysis_fps, threads=threads) as assessor:
+        return [assessor.assess(x, age, baseline, heat) for x in items]
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def _months(age: str | int | None) -> int | None:
+    if age is None:
+        return None
+    if isinstance(age, bool):
+        raise UsageError("age must be text like 4y6m or a number of months")
+    if isinstance(age, int):
+        if age < 0:
+            raise UsageError("age cannot be negative")
+        return age
+    return parse_age(str(age))
+
+
+def _on_scale(score: float, months: int | None) -> tuple[dict[str, Any] | None, bool | None]:
+    if months is None:
+        return None, None
+    scale = recommended_scale(months)
+    if scale is None or scale.score_max is None:
+        return None, None
+    value = round(denormalise(score, scale), 1)
+    return (
+        {
+            "name": scale.code,
+            "full_name": scale.name,
+            "score": value,
+            "max": scale.score_max,
+            "threshold": scale.threshold,
+        },
+        scale.needs_treatment(value),
+    )
+
+
+def _name(item: Input) -> str:
+    if isinstance(item, np.ndarray):
+        return f"<array {item.shape[1]}x{item.shape[0]}>" if item.ndim >= 2 else "<array>"
+    return str(item)
+
+
+def _guess_kind(name: str) -> str:
+    from pedpain.vision.reading import VIDEO_EXTENSIONS
+
+    return "video" if Path(name).suffix.lower() in VIDEO_EXTENSIONS else "image"
+
+
+def _load_temporal(folder: Path) -> torch.nn.Module | None:
+    """The folder's trained temporal head (``temporal.json`` + ``temporal.pt``), if any."""
+    meta_path, weights = folder / TEMPORAL_META, folder / TEMPORAL_FILE
+    if not (meta_path.is_file() and weights.is_file()):
+        return None
+    from pedpain.core.errors import EnvironmentProblem
+    from pedpain.models.bundle import sha256_file
+
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    if meta.get("sha256") != sha256_file(weights):
+        raise EnvironmentProblem(f"temporal head in {folder} does not match its checksum")
+    kind = meta.get("kind")
+    if kind not in TEMPORAL_HEADS:
+        raise EnvironmentProblem(f"unknown temporal head kind {kind!r} in {folder}")
+    head = TEMPORAL_HEADS[kind](int(meta["dim"]), int(meta.get("hidden", 64)))
+    head.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    return head.eval()
+
+
+__all__ = ["REASONS", "Assessor", "Stream", "assess"]
