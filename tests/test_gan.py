@@ -125,7 +125,8 @@ def test_synthetic_names_and_real_only():
     rows = pd.DataFrame(
         {
             "face": [0, 1, 2],
-            "synthetic": [0, 1, None],
+            "gan": [0, 1, None],
+            "synthetic": [1, 1, 1],  # a phantom cohort: synthetic data, but not GAN-made
             "path": ["a.png", "b.png", "synthetic-gan-L01-000001.png"],
         }
     )
@@ -266,7 +267,7 @@ def test_gan_samples_join_the_training_split_only(cli, trained, tmp_path):
     gan = load_gan_folder(trained["gan"])
     assert set(pred["subject_id"]) <= set(gan.meta["subjects_held_out"])
     assert not pred.astype(str).apply(lambda c: c.map(is_synthetic_name)).any().any()
-    assert "synthetic" not in pred or (pred["synthetic"] == 0).all()
+    assert "gan" not in pred or (pred["gan"] == 0).all()
     meta = json.loads((tmp_path / "m" / "model.json").read_text())
     assert "synthetic-gan" not in meta["subjects_train"] + meta["subjects_val"]
     assert set(meta["subjects_val"]) | set(meta["subjects_test"]) == set(
@@ -299,7 +300,7 @@ def test_synthetic_rows_in_a_table_never_reach_test(tmp_path):
             "clip": "c",
             "frame": range(n),
             "target": rng.integers(0, 11, n).astype(float),
-            "synthetic": [1 if i % 4 == 0 else 0 for i in range(n)],
+            "gan": [1 if i % 4 == 0 else 0 for i in range(n)],
         }
     )
     table = FaceTable(ArrayFaces(rng.integers(0, 255, (n, 32, 32, 3), dtype=np.uint8)), rows)
@@ -314,7 +315,7 @@ def test_synthetic_rows_in_a_table_never_reach_test(tmp_path):
     )
     result = run_experiment(config, table, tmp_path / "m")[0]
     pred = pd.read_csv(tmp_path / "m" / "predictions.csv")
-    assert len(pred) > 0 and (pred["synthetic"] == 0).all()
+    assert len(pred) > 0 and (pred["gan"] == 0).all()
     assert result.metrics["n"] == len(pred)
 
 

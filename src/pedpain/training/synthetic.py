@@ -197,10 +197,14 @@ class MixedFaces:
 
 
 def real_only(rows: pd.DataFrame) -> pd.DataFrame:
-    """Rows without any flagged synthetic face (``synthetic`` column or file name)."""
+    """Rows without any GAN-made face (``gan`` column or a ``synthetic-gan-`` file name).
+
+    The ``synthetic`` column is not the test: a whole phantom cohort is synthetic data
+    (every row says so) and its held-out children must stay in the test set; what may
+    never reach validation or test is a face the GAN generated."""
     keep = pd.Series(True, index=rows.index)
-    if "synthetic" in rows:
-        keep &= rows["synthetic"].fillna(0).astype(int) == 0
+    if "gan" in rows:
+        keep &= rows["gan"].fillna(0).astype(int) == 0
     for col in ("file", "path", "input"):
         if col in rows:
             keep &= ~rows[col].astype(str).map(is_synthetic_name)
@@ -255,8 +259,9 @@ def mix_gan_samples(
             "frame": 0,
             "target": samples.labels["target"].to_numpy(dtype=float)[pick],
             "synthetic": 1,
+            "gan": 1,
         }
     )
     flag = fit_rows["synthetic"].fillna(0) if "synthetic" in fit_rows else 0
-    real = fit_rows.assign(synthetic=flag)
+    real = fit_rows.assign(synthetic=flag, gan=0)
     return mixed_store, pd.concat([real, synthetic], ignore_index=True)
