@@ -22,8 +22,10 @@ from pedpain.cli import export as export_cmd
 from pedpain.cli import phantom as phantom_cmd
 from pedpain.cli import preprocess as preprocess_cmd
 from pedpain.cli import scales as scales_cmd
+from pedpain.cli import serve as serve_cmd
 from pedpain.cli import train as train_cmd
 from pedpain.cli import unbc as unbc_cmd
+from pedpain.cli import users as users_cmd
 from pedpain.core.errors import EXIT_BUG, EXIT_USAGE, PedpainError
 from pedpain.core.logging import configure_logging
 from pedpain.core.settings import load_settings
@@ -89,6 +91,8 @@ app.add_typer(phantom_cmd.app, name="phantom")
 app.command("train")(train_cmd.train)
 app.command("assess")(assess_cmd.assess)
 app.add_typer(export_cmd.app, name="export")
+app.command("serve")(serve_cmd.serve)
+app.add_typer(users_cmd.app, name="users")
 
 
 def _debug_requested(args: list[str]) -> bool:

@@ -47,6 +47,12 @@ class Settings(BaseSettings):
     )
     key_file: Path | None = Field(default=None, description="media encryption key file (base64)")
     media_key: SecretStr | None = Field(default=None, description="media key, base64 (env only)")
+    web_secure_cookies: bool | None = Field(
+        default=None, description="Secure flag on web cookies; default on unless localhost"
+    )
+    web_idle_minutes: float = Field(default=15, gt=0, description="web sign-out after idle")
+    web_max_upload_mb: float = Field(default=200, gt=0, description="largest web upload (MB)")
+    web_login_backoff_s: float = Field(default=1, ge=0, description="first login lock (s)")
     model: Path | None = Field(default=None, description="model folder for assess and serve")
 
     @classmethod

@@ -7,6 +7,8 @@ Revises: 0001
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -37,7 +39,7 @@ def upgrade() -> None:
         sa.Column("locked_until", sa.DateTime(), nullable=True),
         sa.PrimaryKeyConstraint("key", name=op.f("pk_login_throttle")),
     )
-    for table, extra in (
+    extras: tuple[tuple[str, list[Any]], ...] = (
         ("web_session", [
             sa.Column("csrf_token", sa.String(length=64), nullable=False),
             sa.Column("created_at", sa.DateTime(), nullable=False),
@@ -50,7 +52,8 @@ def upgrade() -> None:
             sa.Column("last_used_at", sa.DateTime(), nullable=True),
             sa.Column("revoked", sa.Boolean(), nullable=False),
         ]),
-    ):  # fmt: skip
+    )  # fmt: skip
+    for table, extra in extras:
         op.create_table(
             table,
             sa.Column("id", sa.Integer(), nullable=False),

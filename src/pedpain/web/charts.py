@@ -1,0 +1,130 @@
+"""Charts drawn on the server as SVG (no JavaScript library): the child's timeline and
+simple bar charts. Colours only use presentation attributes (the app's Content Security
+Policy forbids inline styles) and every chart has a title and a text description."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from markupsafe import Markup, escape
+
+AI_COLOUR = "#1f5fbf"  # blue
+BPS_COLOUR = "#b34700"  # dark orange: both pass 4.5:1 on white
+GRID = "#c8c8c8"
+
+
+def _f(x: float) -> str:
+    return f"{x:.1f}"
+
+
+def timeline_svg(points: Sequence[dict[str, Any]], threshold: float | None) -> Markup:
+    """AI (circles, solid line) and the nurse's BPS (squares, dashed), 0-10, against hours
+    since surgery (or the order of the sessions when hours are unknown)."""
+    w, h, left, right, top, bottom = 640, 300, 48, 16, 20, 56
+    pw, ph = w - left - right, h - top - bottom
+    use_hours = bool(points) and all(p.get("hours") is not None for p in points)
+    xs = [float(p["hours"]) if use_hours else float(i) for i, p in enumerate(points)]
+    lo, hi = (min(xs), max(xs)) if xs else (0.0, 1.0)
+    if hi - lo < 1e-9:
+        lo, hi = lo - 1, hi + 1
+
+    def x_of(v: float) -> float:
+        return left + (v - lo) / (hi - lo) * pw
+
+    def y_of(v: float) -> float:
+        return top + (1 - v / 10.0) * ph
+
+    desc = "; ".join(
+        f"{p['time_point']}"
+        + (f" at {p['hours']:.1f} h" if p.get("hours") is not None else "")
+        + f": AI {p['ai']:.1f}" * (p.get("ai") is not None)
+        + f", BPS {p['bps']:.1f}" * (p.get("bps") is not None)
+        for p in points
+    )
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" role="img" '
+        f'aria-labelledby="tl-title tl-desc" class="chart">',
+        '<title id="tl-title">Pain scores over time (0-10)</title>',
+        f'<desc id="tl-desc">{escape(desc or "no assessments yet")}</desc>',
+    ]
+    for v in range(0, 11, 2):
+        y = y_of(v)
+        parts.append(
+            f'<line x1="{left}" x2="{w - right}" y1="{_f(y)}" y2="{_f(y)}" stroke="{GRID}"/>'
+            f'<text x="{left - 8}" y="{_f(y + 4)}" text-anchor="end" font-size="12">{v}</text>'
+        )
+    if threshold is not None:
+        y = y_of(threshold)
+        parts.append(
+            f'<line x1="{left}" x2="{w - right}" y1="{_f(y)}" y2="{_f(y)}" stroke="#a00000" '
+            f'stroke-dasharray="2 4" stroke-width="2"/>'
+            f'<text x="{w - right}" y="{_f(y - 4)}" text-anchor="end" font-size="12" '
+            f'fill="#a00000">treatment threshold</text>'
+        )
+    for key, colour, dash in (
+        ("ai", AI_COLOUR, ""),
+        ("bps", BPS_COLOUR, ' stroke-dasharray="6 4"'),
+    ):
+        pts = [
+            (x_of(x), y_of(float(p[key])))
+            for x, p in zip(xs, points, strict=True)
+            if p.get(key) is not None
+        ]
+        if len(pts) > 1:
+            path = " ".join(f"{_f(a)},{_f(b)}" for a, b in pts)
+            parts.append(
+                f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2"{dash}/>'
+            )
+        for a, b in pts:
+            if key == "ai":
+                parts.append(f'<circle cx="{_f(a)}" cy="{_f(b)}" r="5" fill="{colour}"/>')
+            else:
+                parts.append(
+                    f'<rect x="{_f(a - 5)}" y="{_f(b - 5)}" width="10" height="10" '
+                    f'fill="{colour}"/>'
+                )
+    for x, p in zip(xs, points, strict=True):
+        label = f"{p['hours']:.0f} h" if use_hours else str(p["time_point"])
+        parts.append(
+            f'<text x="{_f(x_of(x))}" y="{h - bottom + 18}" text-anchor="middle" '
+            f'font-size="12">{escape(label)}</text>'
+        )
+    axis = "hours since the end of surgery" if use_hours else "assessments in order"
+    parts.append(
+        f'<text x="{left + pw / 2}" y="{h - 8}" text-anchor="middle" font-size="13">{axis}</text>'
+    )
+    parts.append(
+        f'<circle cx="{left + 10}" cy="{h - 30}" r="5" fill="{AI_COLOUR}"/>'
+        f'<text x="{left + 20}" y="{h - 26}" font-size="12">AI score</text>'
+        f'<rect x="{left + 105}" y="{h - 35}" width="10" height="10" fill="{BPS_COLOUR}"/>'
+        f'<text x="{left + 120}" y="{h - 26}" font-size="12">nurse BPS</text>'
+    )
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
+def bars_svg(title: str, items: Sequence[tuple[str, float]], unit: str = "") -> Markup:
+    """Horizontal bars with their values written out."""
+    row, left, w = 26, 170, 520
+    h = row * max(len(items), 1) + 30
+    top = max((v for _, v in items), default=0) or 1
+    tid = "b" + str(abs(hash(title)) % 10**8)
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" role="img" '
+        f'aria-labelledby="{tid}" class="chart">',
+        f'<title id="{tid}">{escape(title)}: '
+        + escape(", ".join(f"{k} {v:g}{unit}" for k, v in items) or "none")
+        + "</title>",
+    ]
+    for i, (label, value) in enumerate(items):
+        y = 10 + i * row
+        bw = (w - left - 60) * (value / top)
+        parts.append(
+            f'<text x="{left - 8}" y="{y + 15}" text-anchor="end" font-size="13">'
+            f"{escape(label)}</text>"
+            f'<rect x="{left}" y="{y + 2}" width="{_f(bw)}" height="{row - 8}" fill="{AI_COLOUR}"/>'
+            f'<text x="{_f(left + bw + 6)}" y="{y + 15}" font-size="13">{value:g}{unit}</text>'
+        )
+    parts.append("</svg>")
+    return Markup("".join(parts))

@@ -1,0 +1,162 @@
+"""The assessment engines the web app shares between requests, and the model registry.
+
+An :class:`~pedpain.assess.Assessor` is not thread-safe and slow to load, so the app keeps
+a small pool and lends one to each assessment. The active model is the folder
+``PEDPAIN_HOME/models/active`` links to (the same default ``pedpain assess`` uses) unless
+``PEDPAIN_MODEL`` fixes one; switching it drains the pool.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import threading
+from pathlib import Path
+from typing import Any
+
+from pedpain.core.errors import EnvironmentProblem, UsageError
+from pedpain.core.settings import Settings
+
+ACTIVE = "active"
+
+
+def models_root(settings: Settings) -> Path:
+    return Path(settings.home).resolve() / "models"
+
+
+def active_folder(settings: Settings) -> Path | None:
+    if settings.model is not None:
+        return Path(settings.model).resolve()
+    link = models_root(settings) / ACTIVE
+    if (link / "model.json").is_file():
+        return link.resolve()
+    return None
+
+
+def list_models(settings: Settings) -> list[dict[str, Any]]:
+    """Model folders under PEDPAIN_HOME/models (plus a fixed PEDPAIN_MODEL), newest first."""
+    root = models_root(settings)
+    folders: list[Path] = []
+    if root.is_dir():
+        folders = [
+            p
+            for p in root.iterdir()
+            if p.name != ACTIVE and not p.is_symlink() and (p / "model.json").is_file()
+        ]
+    active = active_folder(settings)
+    if active is not None and active not in [f.resolve() for f in folders]:
+        folders.append(active)
+    out = []
+    for folder in folders:
+        meta = _read_json(folder / "model.json")
+        metrics = _read_json(folder / "metrics.json")
+        card = folder / "model_card.md"
+        out.append(
+            {
+                "id": folder.name,
+                "folder": str(folder),
+                "name": meta.get("name") or folder.name,
+                "version": meta.get("version"),
+                "backbone": meta.get("backbone"),
+                "stage": meta.get("stage"),
+                "created": meta.get("created"),
+                "sha256": meta.get("sha256"),
+                "synthetic_data": bool(meta.get("synthetic_data", False)),
+                "metrics": {k: v for k, v in metrics.items() if isinstance(v, (int, float))},
+                "card": card.read_text(encoding="utf-8", errors="replace")[:20000]
+                if card.is_file()
+                else "",
+                "active": active is not None and folder.resolve() == active,
+            }
+        )
+    return sorted(out, key=lambda m: (not m["active"], str(m["created"] or "")), reverse=False)
+
+
+def set_active(settings: Settings, model_id: str) -> Path:
+    """Point PEDPAIN_HOME/models/active at the registered folder ``model_id``."""
+    if settings.model is not None:
+        raise UsageError("PEDPAIN_MODEL fixes the model: unset it to choose one here")
+    ids = {
+        m["id"]: m
+        for m in list_models(settings)
+        if Path(m["folder"]).parent == models_root(settings)
+    }
+    if model_id not in ids:
+        raise UsageError("no such model in the registry")
+    root = models_root(settings)
+    tmp = root / f".active-{os.getpid()}"
+    tmp.unlink(missing_ok=True)
+    tmp.symlink_to(model_id)  # relative: the data root can move
+    os.replace(tmp, root / ACTIVE)
+    return root / model_id
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+class EnginePool:
+    """Up to ``size`` loaded Assessors for the active model, lent one at a time."""
+
+    def __init__(self, settings: Settings, size: int = 1) -> None:
+        self.settings = settings
+        self.size = max(1, size)
+        self._idle: queue.LifoQueue[Any] = queue.LifoQueue()
+        self._made = 0
+        self._lock = threading.Lock()
+        self._folder: Path | None = None
+        self._sha: str | None = None
+
+    def _current(self) -> tuple[Path, str]:
+        folder = active_folder(self.settings)
+        if folder is None:
+            raise EnvironmentProblem("no active model: a researcher sets one in the model registry")
+        return folder, str(_read_json(folder / "model.json").get("sha256"))
+
+    def _borrow(self) -> Any:
+        folder, sha = self._current()
+        with self._lock:
+            if (folder, sha) != (self._folder, self._sha):
+                self._drain()
+                self._folder, self._sha = folder, sha
+            if self._idle.empty() and self._made < self.size:
+                self._made += 1
+                make = True
+            else:
+                make = False
+        if make:
+            from pedpain.assess import Assessor
+
+            try:
+                return Assessor(folder, home=Path(self.settings.home))
+            except BaseException:
+                with self._lock:
+                    self._made -= 1
+                raise
+        return self._idle.get()
+
+    def _drain(self) -> None:
+        while not self._idle.empty():
+            self._idle.get_nowait().close()
+            self._made -= 1
+
+    def assess(self, item: Any, **kwargs: Any) -> Any:
+        engine = self._borrow()
+        try:
+            return engine.assess(item, **kwargs)
+        finally:
+            if engine.folder.resolve() == self._folder:
+                self._idle.put(engine)
+            else:
+                engine.close()
+                with self._lock:
+                    self._made -= 1
+
+    def close(self) -> None:
+        with self._lock:
+            self._drain()

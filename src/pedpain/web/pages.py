@@ -1,0 +1,658 @@
+"""Server-rendered pages for nurses, raters, researchers and admins.
+
+Every route asks :func:`who` first (sign-in and role), every POST checks the form's CSRF
+token, and objects are looked up through their parent in the URL (a session is found
+only under its own child), so a guessed id is a 404, audited like any refusal.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from sqlalchemy import func, select
+from starlette.datastructures import FormData, UploadFile
+
+from pedpain.clinical.age import format_age
+from pedpain.clinical.eligibility import EXCLUSION_FACTS, GROUPS, SURGERY_TYPES, TIME_POINTS
+from pedpain.core.errors import PedpainError
+from pedpain.store import collect_stats, export_manifest, withdraw_subject
+from pedpain.store.accounts import ROLES
+from pedpain.store.models import AuditEntry, ScreeningRejection, Subject
+from pedpain.web import accounts, care, engines
+from pedpain.web.accounts import Principal
+from pedpain.web.charts import bars_svg, timeline_svg
+from pedpain.web.security import (
+    LOGIN_COOKIE,
+    Refused,
+    check_csrf,
+    check_login_token,
+    client_of,
+    cookie_args,
+    login_token,
+    new_login_nonce,
+    principal_of,
+)
+
+router = APIRouter(include_in_schema=False)
+HOME_OF = {"nurse": "/children", "rater": "/rate", "researcher": "/study", "admin": "/admin/users"}
+MEDIA_TYPES = {"jpg": "image/jpeg", "png": "image/png", "webm": "video/webm", "mp4": "video/mp4"}
+
+
+def who(request: Request, *roles: str) -> Principal:
+    principal = principal_of(request, api=False)
+    if principal is None:
+        raise Refused(401, "no_session", "please sign in")
+    request.state.principal = principal
+    if roles and principal.role not in roles:
+        raise Refused(403, "forbidden_role", "your role does not allow this page")
+    return principal
+
+
+def store_of(request: Request, principal: Principal | None = None) -> Any:
+    store = request.app.state.store
+    return care.actor_store(store, principal.actor) if principal else store
+
+
+def render(
+    request: Request, name: str, principal: Principal | None, status: int = 200, **ctx: Any
+) -> HTMLResponse:
+    return request.app.state.templates.TemplateResponse(
+        request, name, {"principal": principal, **ctx}, status_code=status
+    )
+
+
+async def read_form(request: Request, principal: Principal, max_files: int = 0) -> FormData:
+    form = await request.form(max_files=max_files, max_fields=60, max_part_size=64 * 1024)
+    token = form.get("csrf_token")
+    check_csrf(principal, token if isinstance(token, str) else None)
+    return form
+
+
+def text(form: FormData, name: str, limit: int = 500) -> str:
+    value = form.get(name)
+    return value[:limit] if isinstance(value, str) else ""
+
+
+def see_other(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+def subject_or_404(store: Any, code: str) -> Any:
+    try:
+        return care.get_subject(store, code)
+    except care.NotFound:
+        raise Refused(404, "not_found", "no such child") from None
+
+
+def session_or_404(store: Any, code: str, session_code: str) -> Any:
+    try:
+        return care.get_session(store, code, session_code)
+    except care.NotFound:
+        raise Refused(404, "not_found", "no such assessment for this child") from None
+
+
+# ----------------------------------------------------------------------------- sign-in
+@router.get("/login")
+def login_page(request: Request, error: str = "") -> Response:
+    nonce = new_login_nonce()
+    response = render(
+        request,
+        "login.html",
+        None,
+        csrf=login_token(request.app.state.login_secret, nonce),
+        error=error[:200],
+    )
+    response.set_cookie(LOGIN_COOKIE, nonce, **cookie_args(request.app.state.config, 3600))
+    return response
+
+
+@router.post("/login")
+async def login_submit(request: Request) -> Response:
+    form = await request.form(max_files=0, max_fields=10, max_part_size=4096)
+    check_login_token(
+        request.app.state.login_secret, request.cookies.get(LOGIN_COOKIE), text(form, "csrf_token")
+    )
+    config = request.app.state.config
+    outcome = accounts.login(
+        request.app.state.store,
+        text(form, "username", 64),
+        text(form, "password", 1024),
+        client_of(request),
+        backoff_s=config.login_backoff_s,
+    )
+    if outcome.retry_after_s:
+        raise Refused(
+            429,
+            "throttled",
+            f"too many failed sign-ins: try again in {outcome.retry_after_s} s",
+            retry_after=outcome.retry_after_s,
+        )
+    if not outcome.ok or outcome.principal is None:
+        nonce = new_login_nonce()
+        response = render(
+            request,
+            "login.html",
+            None,
+            status=401,
+            csrf=login_token(request.app.state.login_secret, nonce),
+            error="wrong user name or password",
+        )
+        response.set_cookie(LOGIN_COOKIE, nonce, **cookie_args(config, 3600))
+        return response
+    done = see_other(HOME_OF[outcome.principal.role])
+    done.set_cookie(config.session_cookie, outcome.session_token, **cookie_args(config))
+    done.delete_cookie(LOGIN_COOKIE, path="/", httponly=True, samesite="strict")
+    return done
+
+
+@router.post("/logout")
+async def logout(request: Request) -> Response:
+    principal = who(request)
+    await read_form(request, principal)
+    config = request.app.state.config
+    accounts.logout(request.app.state.store, request.cookies.get(config.session_cookie, ""))
+    store_of(request, principal).audit("web.logout", target=principal.username)
+    response = see_other("/login")
+    response.delete_cookie(config.session_cookie, path="/", secure=config.secure_cookies)
+    return response
+
+
+@router.get("/")
+def home(request: Request) -> Response:
+    principal = who(request)
+    return see_other(HOME_OF[principal.role])
+
+
+# ----------------------------------------------------------------------------- nurse
+@router.get("/children")
+def children(request: Request, q: str = "") -> Response:
+    principal = who(request, "nurse", "researcher")
+    found = care.find_children(store_of(request), q[:32])
+    return render(request, "children.html", principal, q=q[:32], children=found)
+
+
+@router.get("/children/new")
+def enrol_page(request: Request) -> Response:
+    principal = who(request, "nurse")
+    return render(request, "enrol.html", principal, **_enrol_ctx())
+
+
+def _enrol_ctx(**extra: Any) -> dict[str, Any]:
+    return {
+        "groups": GROUPS,
+        "surgery_types": SURGERY_TYPES,
+        "exclusions": {k: v[1] for k, v in EXCLUSION_FACTS.items()},
+        "form": {},
+        **extra,
+    }
+
+
+@router.post("/children/new")
+async def enrol_submit(request: Request) -> Response:
+    principal = who(request, "nurse")
+    form = await read_form(request, principal)
+    values = {k: v for k, v in form.items() if isinstance(v, str) and k != "csrf_token"}
+    try:
+        result = care.enrol_child(store_of(request, principal), values)
+    except PedpainError as exc:
+        return render(
+            request, "enrol.html", principal, 400, **_enrol_ctx(error=exc.message, form=values)
+        )
+    if not result.enrolled:
+        return render(request, "enrol.html", principal, 200, **_enrol_ctx(rejected=result, form={}))
+    return see_other(f"/children/{result.code}")
+
+
+@router.get("/children/{code}")
+def child_page(request: Request, code: str) -> Response:
+    principal = who(request, "nurse", "researcher")
+    store = store_of(request, principal)
+    subject = subject_or_404(store, code)
+    points = care.timeline(store, subject)
+    scale = care.scale_for(subject)
+    store.audit("subject.read", subject_code=code, reason="web timeline")
+    return render(
+        request,
+        "child.html",
+        principal,
+        subject=subject,
+        age=format_age(subject.age_months),
+        scale=scale,
+        points=points,
+        chart=timeline_svg(points, scale.threshold_normalised if scale else None),
+        time_points=TIME_POINTS,
+    )
+
+
+@router.post("/children/{code}/assessments")
+async def new_assessment(request: Request, code: str) -> Response:
+    principal = who(request, "nurse")
+    store = store_of(request, principal)
+    subject_or_404(store, code)
+    form = await read_form(request, principal, max_files=care.MAX_PHOTOS + 1)
+    uploads = [
+        care.Upload(f.filename or "upload", await f.read())
+        for f in form.getlist("media")
+        if isinstance(f, UploadFile)
+    ]
+    session_code = await _store_and_assess(
+        request, principal, code, text(form, "time_point", 32), uploads, text(form, "hours", 16)
+    )
+    return see_other(f"/children/{code}/sessions/{session_code}")
+
+
+async def _store_and_assess(
+    request: Request,
+    principal: Principal,
+    code: str,
+    time_point: str,
+    uploads: list[care.Upload],
+    hours: str = "",
+) -> str:
+    """Check the uploads, store the session and media, then assess (off the event loop)."""
+    from starlette.concurrency import run_in_threadpool
+
+    store = store_of(request, principal)
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="pedpain-up-") as tmp:
+        try:
+            media = care.check_uploads(uploads, Path(tmp))
+        except PedpainError as exc:
+            raise Refused(415, "upload_type", exc.message) from None
+    try:
+        hours_value = float(hours) if hours.strip() else None
+        session_code = care.create_session(store, code, time_point, media, hours_value)
+    except ValueError:
+        raise Refused(400, "bad_input", "hours since surgery must be a number") from None
+    except PedpainError as exc:
+        raise Refused(400, "bad_input", exc.message) from None
+    session = care.get_session(store, code, session_code)
+    await run_in_threadpool(
+        care.run_assessment, store, request.app.state.engines, session, principal.username
+    )
+    return session_code
+
+
+@router.get("/children/{code}/sessions/{session_code}")
+def session_page(request: Request, code: str, session_code: str) -> Response:
+    principal = who(request, "nurse", "researcher")
+    store = store_of(request, principal)
+    session = session_or_404(store, code, session_code)
+    result = care.latest_assessment(store, session.id)
+    store.audit("session.read", subject_code=code, target=session_code)
+    return render(
+        request,
+        "session.html",
+        principal,
+        subject=session.subject,
+        session=session,
+        result=result,
+        scale=care.scale_for(session.subject),
+    )
+
+
+@router.post("/children/{code}/sessions/{session_code}/bps")
+async def bps_submit(request: Request, code: str, session_code: str) -> Response:
+    principal = who(request, "nurse")
+    store = store_of(request, principal)
+    session = session_or_404(store, code, session_code)
+    form = await read_form(request, principal)
+    try:
+        care.set_bps(store, session, float(text(form, "score", 16)))
+    except ValueError:
+        raise Refused(400, "bad_input", "the BPS score must be a number") from None
+    except PedpainError as exc:
+        raise Refused(400, "bad_input", exc.message) from None
+    return see_other(f"/children/{code}/sessions/{session_code}")
+
+
+@router.post("/children/{code}/sessions/{session_code}/retry")
+async def retry(request: Request, code: str, session_code: str) -> Response:
+    from starlette.concurrency import run_in_threadpool
+
+    principal = who(request, "nurse")
+    store = store_of(request, principal)
+    session = session_or_404(store, code, session_code)
+    await read_form(request, principal)
+    await run_in_threadpool(
+        care.run_assessment, store, request.app.state.engines, session, principal.username
+    )
+    return see_other(f"/children/{code}/sessions/{session_code}")
+
+
+@router.get("/children/{code}/sessions/{session_code}/media/{slot}")
+def session_media(request: Request, code: str, session_code: str, slot: str) -> Response:
+    principal = who(request, "nurse", "researcher")
+    store = store_of(request, principal)
+    session = session_or_404(store, code, session_code)
+    return _media_response(store, session, slot)
+
+
+def _media_response(store: Any, session: Any, slot: str) -> Response:
+    try:
+        _kind, data = care.read_media(store, session, slot)
+    except care.NotFound:
+        raise Refused(404, "not_found", "no such file") from None
+    kind = MEDIA_TYPES.get(slot.rsplit(".", 1)[-1], "application/octet-stream")
+    return Response(
+        data,
+        media_type=kind,
+        headers={"Content-Disposition": "inline", "Cache-Control": "no-store, private"},
+    )
+
+
+# ----------------------------------------------------------------------------- rater
+@router.get("/rate")
+def rate_queue(request: Request) -> Response:
+    principal = who(request, "rater")
+    queue = care.rater_queue(store_of(request), principal.username)
+    return render(request, "rate_queue.html", principal, queue=queue)
+
+
+def _rater_session(request: Request, principal: Principal, session_code: str) -> Any:
+    store = store_of(request, principal)
+    try:
+        session = care.find_session(store, session_code)
+    except care.NotFound:
+        raise Refused(404, "not_found", "no such session") from None
+    return store, session
+
+
+@router.get("/rate/{session_code}")
+def rate_page(request: Request, session_code: str) -> Response:
+    principal = who(request, "rater")
+    store, session = _rater_session(request, principal, session_code)
+    done = care.has_rated(session, principal.username)
+    ctx: dict[str, Any] = {
+        "session": session,
+        "done": done,
+        "scale": care.scale_for(session.subject),
+    }
+    ctx["age"] = format_age(session.subject.age_months)
+    if done:
+        # Unblinded only after this rater's own score is in.
+        ctx["result"] = care.latest_assessment(store, session.id)
+        ctx["ratings"] = session.ratings
+    store.audit("session.read", subject_code=session.subject.code, target=session_code)
+    return render(request, "rate_session.html", principal, **ctx)
+
+
+@router.get("/rate/{session_code}/media/{slot}")
+def rate_media(request: Request, session_code: str, slot: str) -> Response:
+    principal = who(request, "rater")
+    store, session = _rater_session(request, principal, session_code)
+    return _media_response(store, session, slot)
+
+
+@router.post("/rate/{session_code}")
+async def rate_submit(request: Request, session_code: str) -> Response:
+    principal = who(request, "rater")
+    store, session = _rater_session(request, principal, session_code)
+    form = await read_form(request, principal)
+    try:
+        care.submit_rating(store, session, principal.username, float(text(form, "score", 16)))
+    except ValueError:
+        raise Refused(400, "bad_input", "the score must be a number") from None
+    except PedpainError as exc:
+        raise Refused(400, "bad_input", exc.message) from None
+    return see_other(f"/rate/{session_code}")
+
+
+# ----------------------------------------------------------------------------- researcher
+@router.get("/study")
+def study(request: Request) -> Response:
+    principal = who(request, "researcher")
+    store = store_of(request, principal)
+    stats = collect_stats(store, reason="web dashboard")
+    with store.session() as db:
+        rejections = list(
+            db.scalars(
+                select(ScreeningRejection).order_by(ScreeningRejection.screened_at.desc()).limit(50)
+            )
+        )
+    rows = care.completeness(store)
+    subjects = stats["subjects"]
+    return render(
+        request,
+        "study.html",
+        principal,
+        stats=stats,
+        consent=care.consent_status(store),
+        completeness=rows,
+        rejections=[(r, json.loads(r.reasons)) for r in rejections],
+        enrol_chart=bars_svg("Children enrolled by group", sorted(subjects["by_group"].items())),
+        age_chart=bars_svg("Children by age band", list(subjects["by_age_band"].items())),
+        tp_chart=bars_svg(
+            "Sessions with 3 ratings per time point",
+            [(r["time_point"], r["rated_3"]) for r in rows],
+        ),
+    )
+
+
+def _exports_root(request: Request) -> Path:
+    return Path(request.app.state.settings.home).resolve() / "exports"
+
+
+def _list_exports(root: Path) -> list[dict[str, Any]]:
+    if not root.is_dir():
+        return []
+    out = []
+    for folder in sorted(root.iterdir(), reverse=True):
+        if folder.is_dir() and (folder / "export.json").is_file():
+            files = sorted(p.name for p in folder.iterdir() if p.is_file())
+            out.append({"id": folder.name, "files": files})
+    return out
+
+
+@router.get("/study/exports")
+def exports_page(request: Request) -> Response:
+    principal = who(request, "researcher")
+    return render(request, "exports.html", principal, exports=_list_exports(_exports_root(request)))
+
+
+@router.post("/study/exports")
+async def exports_make(request: Request) -> Response:
+    from starlette.concurrency import run_in_threadpool
+
+    principal = who(request, "researcher")
+    await read_form(request, principal)
+    out = _exports_root(request) / datetime.now().strftime("export-%Y%m%d-%H%M%S")
+    await run_in_threadpool(export_manifest, store_of(request, principal), out, reason="web export")
+    return see_other("/study/exports")
+
+
+@router.get("/study/exports/{export_id}/{name}")
+def exports_file(request: Request, export_id: str, name: str) -> Response:
+    principal = who(request, "researcher")
+    listing = {e["id"]: e["files"] for e in _list_exports(_exports_root(request))}
+    # Only names the listing shows: no path from the URL ever reaches the file system.
+    if export_id not in listing or name not in listing[export_id]:
+        raise Refused(404, "not_found", "no such export file")
+    store_of(request, principal).audit("export.download", target=f"{export_id}/{name}")
+    return FileResponse(
+        _exports_root(request) / export_id / name,
+        filename=name,
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+def _list_reports(home: Path) -> dict[str, Path]:
+    found: dict[str, Path] = {}
+    for base in ("reports", "runs"):
+        root = home / base
+        if not root.is_dir():
+            continue
+        for path in sorted(root.glob("**/report.html"))[:200]:
+            if not path.is_symlink():
+                found[str(path.parent.relative_to(home)).replace("/", "~")] = path
+    return found
+
+
+@router.get("/study/reports")
+def reports_page(request: Request) -> Response:
+    principal = who(request, "researcher")
+    home = Path(request.app.state.settings.home).resolve()
+    return render(request, "reports.html", principal, reports=sorted(_list_reports(home)))
+
+
+@router.get("/study/reports/{report_id}")
+def report_file(request: Request, report_id: str) -> Response:
+    principal = who(request, "researcher")
+    reports = _list_reports(Path(request.app.state.settings.home).resolve())
+    if report_id not in reports:
+        raise Refused(404, "not_found", "no such report")
+    store_of(request, principal).audit("report.read", target=report_id)
+    response = FileResponse(reports[report_id], media_type="text/html")
+    # A report is a document, not part of the app: no scripts, no forms.
+    response.headers["Content-Security-Policy"] = (
+        "sandbox; default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+    )
+    return response
+
+
+@router.get("/study/models")
+def models_page(request: Request) -> Response:
+    principal = who(request, "researcher")
+    settings = request.app.state.settings
+    return render(
+        request,
+        "models.html",
+        principal,
+        models=engines.list_models(settings),
+        fixed=settings.model is not None,
+    )
+
+
+@router.post("/study/models/active")
+async def models_activate(request: Request) -> Response:
+    principal = who(request, "researcher")
+    form = await read_form(request, principal)
+    model_id = text(form, "model", 200)
+    try:
+        folder = engines.set_active(request.app.state.settings, model_id)
+    except PedpainError as exc:
+        raise Refused(400, "bad_input", exc.message) from None
+    store_of(request, principal).audit("model.activate", target=str(folder))
+    return see_other("/study/models")
+
+
+@router.get("/study/withdraw")
+def withdraw_page(request: Request) -> Response:
+    principal = who(request, "researcher")
+    return render(request, "withdraw.html", principal)
+
+
+@router.post("/study/withdraw")
+async def withdraw_submit(request: Request) -> Response:
+    from starlette.concurrency import run_in_threadpool
+
+    principal = who(request, "researcher")
+    form = await read_form(request, principal)
+    code, confirm, reason = text(form, "code", 64), text(form, "confirm", 64), text(form, "reason")
+    store = store_of(request, principal)
+    error = ""
+    if not care.CODE.match(code) or code != confirm:
+        error = "type the child's code twice, exactly"
+    elif not reason.strip():
+        error = "a withdrawal needs a reason"
+    else:
+        with store.session() as db:
+            known = db.scalar(select(func.count()).select_from(Subject).where(Subject.code == code))
+            screened = db.scalar(
+                select(func.count())
+                .select_from(ScreeningRejection)
+                .where(ScreeningRejection.subject_code == code)
+            )
+        if not known and not screened:
+            error = f"no child {code} in the study"
+    if error:
+        return render(request, "withdraw.html", principal, 400, error=error)
+    report = await run_in_threadpool(withdraw_subject, store, code, reason, source="web")
+    return render(request, "withdraw.html", principal, report=report.to_dict())
+
+
+# ----------------------------------------------------------------------------- admin
+@router.get("/admin/users")
+def users_page(request: Request) -> Response:
+    principal = who(request, "admin")
+    return render(
+        request, "users.html", principal, users=accounts.list_users(store_of(request)), roles=ROLES
+    )
+
+
+@router.post("/admin/users")
+async def users_create(request: Request) -> Response:
+    principal = who(request, "admin")
+    form = await read_form(request, principal)
+    store = store_of(request, principal)
+    try:
+        accounts.create_user(
+            store,
+            text(form, "username", 64),
+            text(form, "role", 16),
+            text(form, "password", 1024),
+            actor=principal.actor,
+        )
+    except PedpainError as exc:
+        return render(
+            request,
+            "users.html",
+            principal,
+            400,
+            users=accounts.list_users(store),
+            roles=ROLES,
+            error=exc.message,
+        )
+    return see_other("/admin/users")
+
+
+@router.post("/admin/users/{username}")
+async def users_update(request: Request, username: str) -> Response:
+    principal = who(request, "admin")
+    form = await read_form(request, principal)
+    store = store_of(request, principal)
+    role = text(form, "role", 16) or None
+    active = {"1": True, "0": False}.get(text(form, "active", 1))
+    password = text(form, "password", 1024) or None
+    if username == principal.username and (active is False or (role and role != "admin")):
+        raise Refused(400, "bad_input", "you cannot lock yourself out")
+    try:
+        accounts.update_user(
+            store, username, actor=principal.actor, role=role, active=active, password=password
+        )
+    except PedpainError as exc:
+        raise Refused(400, "bad_input", exc.message) from None
+    return see_other("/admin/users")
+
+
+@router.get("/admin/audit")
+def audit_page(
+    request: Request, action: str = "", actor: str = "", subject: str = "", page: int = 1
+) -> Response:
+    principal = who(request, "admin")
+    page = max(1, min(page, 10_000))
+    per = 100
+    with request.app.state.store.session() as db:
+        query = select(AuditEntry).order_by(AuditEntry.id.desc())
+        if action:
+            query = query.where(AuditEntry.action == action[:64])
+        if actor:
+            query = query.where(AuditEntry.actor == actor[:100])
+        if subject:
+            query = query.where(AuditEntry.subject_code == subject[:32])
+        rows = list(db.scalars(query.offset((page - 1) * per).limit(per + 1)))
+    return render(
+        request,
+        "audit.html",
+        principal,
+        rows=rows[:per],
+        more=len(rows) > per,
+        page=page,
+        filters={"action": action[:64], "actor": actor[:100], "subject": subject[:32]},
+    )
