@@ -99,6 +99,19 @@ def test_networks_shapes_range_and_spectral_norm(size):
     assert torch.equal(faces, generate(g, levels, seed=3))
 
 
+def test_minibatch_std_sees_a_collapsed_batch():
+    from pedpain.models.gan import MinibatchStd
+
+    same = torch.randn(1, 4, 4, 4).expand(5, 4, 4, 4)
+    assert torch.all(MinibatchStd()(same)[:, -1] == 0)
+    varied = MinibatchStd()(torch.randn(5, 4, 4, 4))
+    assert varied.shape == (5, 5, 4, 4) and torch.all(varied[:, -1] > 0)
+    spec = GanSpec(size=64, n_levels=3, z_dim=4, embed_dim=2, base_channels=2)
+    assert any(isinstance(m, MinibatchStd) for m in Discriminator(spec).modules())
+    # Folders written before the option existed load without it.
+    assert GanSpec.from_dict({"size": 64, "n_levels": 3}).minibatch_std is False
+
+
 def test_ema_update_is_the_moving_average():
     spec = GanSpec(size=64, n_levels=3, z_dim=4, embed_dim=2, base_channels=2)
     a, b = Generator(spec), Generator(spec)

@@ -37,6 +37,8 @@ class GanSpec:
     #: Channels of the widest generator layer is ``base * 8`` (at 4x4), halving per block.
     base_channels: int = 32
     spectral_norm: bool = True
+    #: The batch's feature spread as an extra discriminator channel (against collapse).
+    minibatch_std: bool = True
 
     def __post_init__(self) -> None:
         if self.size not in SIZES:
@@ -54,6 +56,8 @@ class GanSpec:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GanSpec:
+        # Folders written before minibatch_std existed were built without it.
+        data = {"minibatch_std": False, **data}
         return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
 
 
@@ -95,6 +99,16 @@ class Generator(nn.Module):
         return torch.tanh(self.to_rgb(self.blocks(h)))
 
 
+class MinibatchStd(nn.Module):
+    """Appends the batch's mean feature standard deviation as one more channel (after
+    StyleGAN): a critic that sees how varied a batch is can punish a generator that makes
+    the same face for every noise vector."""
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        spread = h.std(dim=0, unbiased=False).mean() if h.shape[0] > 1 else h.new_zeros(())
+        return torch.cat([h, spread.expand(h.shape[0], 1, *h.shape[2:])], dim=1)
+
+
 class Discriminator(nn.Module):
     def __init__(self, spec: GanSpec) -> None:
         super().__init__()
@@ -104,6 +118,12 @@ class Discriminator(nn.Module):
         layers: list[nn.Module] = [sn(nn.Conv2d(3, widths[0], 3, padding=1)), nn.LeakyReLU(0.2)]
         for cin, cout in itertools.pairwise(widths):
             layers += [sn(nn.Conv2d(cin, cout, 4, stride=2, padding=1)), nn.LeakyReLU(0.2)]
+        if spec.minibatch_std:
+            layers += [
+                MinibatchStd(),
+                sn(nn.Conv2d(widths[-1] + 1, widths[-1], 3, padding=1)),
+                nn.LeakyReLU(0.2),
+            ]
         self.body = nn.Sequential(*layers)
         self.score = sn(nn.Linear(widths[-1], 1))
         self.embed = sn(nn.Embedding(spec.n_levels, widths[-1]))

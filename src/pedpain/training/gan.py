@@ -69,6 +69,8 @@ class GanNetConfig(_Strict):
     embed_dim: int = Field(default=32, ge=1)
     base_channels: int = Field(default=32, ge=2)
     spectral_norm: bool = True
+    #: Minibatch standard deviation channel in the discriminator (against mode collapse).
+    minibatch_std: bool = True
 
 
 class GanTrainConfig(_Strict):
@@ -135,6 +137,7 @@ class GanConfig(_Strict):
             embed_dim=g.embed_dim,
             base_channels=g.base_channels,
             spectral_norm=g.spectral_norm,
+            minibatch_std=g.minibatch_std,
         )
 
 
