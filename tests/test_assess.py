@@ -135,7 +135,7 @@ def test_photo_groups_clips_and_streams(models, media):
             engine.assess([media["grace"]] * 4)
         clip = engine.assess(media["clip"], age="10y")
         assert clip.kind == "video" and clip.status == "ok", clip.reason
-        assert 10 <= clip.frames_used <= 40  # 3 s analysed at 12.5 frames per second
+        assert 10 <= clip.frames_used <= 40  # 3 s analysed at 10 frames per second
         assert clip.scale is not None and clip.scale["name"] == "OPS"
         assert len(clip.to_dict(frames=True)["frames"]) == clip.frames_used
 

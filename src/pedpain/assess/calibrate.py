@@ -300,3 +300,22 @@ def calibrate_model_folder(
     if folder is not None:
         atomic_write_text(Path(folder) / QUALITY_FILE, json.dumps(doc, indent=2))
     return doc
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m pedpain.assess.calibrate MODEL [--identities N] [--seed S]``: calibrate
+    and write MODEL/quality.json; prints the pass and refusal rates."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m pedpain.assess.calibrate")
+    parser.add_argument("model", type=Path, help="model folder to write quality.json into")
+    parser.add_argument("--identities", type=int, default=12)
+    parser.add_argument("--seed", type=int, default=11)
+    args = parser.parse_args(argv)
+    doc = calibrate_model_folder(args.model, args.identities, args.seed)
+    print(json.dumps({"thresholds": doc["thresholds"], **doc["calibration"]["result"]}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -7,7 +7,7 @@ model folder's temporal head, else a trimmed mean) -> the score on 0-10 (a PSPI 
 0-16 is mapped linearly) -> the child's age-appropriate scale and ``needs_treatment``.
 
 Clips are analysed at ``analysis_fps`` frames per second of video (frame sampling: the
-default is 12.5 for compact backbones and 4 for VGG-16 / ResNet-50 class ones), over the
+default is 10 for compact backbones and 2.5 for VGG-16 / ResNet-50 class ones), over the
 protocol's 10 s window: the 10 s with the most usable faces.
 """
 
@@ -53,8 +53,8 @@ from pedpain.vision.video import BestWindow, outputs_for_source_frame
 log = get_logger(__name__)
 
 HEAVY_BACKBONES = frozenset({"vgg16", "resnet50", "vgg16_resnet50"})
-LIGHT_ANALYSIS_FPS = 12.5
-HEAVY_ANALYSIS_FPS = 4.0
+LIGHT_ANALYSIS_FPS = 10.0
+HEAVY_ANALYSIS_FPS = 2.5
 MAX_PHOTOS = 3
 TEMPORAL_FILE = "temporal.pt"
 TEMPORAL_META = "temporal.json"

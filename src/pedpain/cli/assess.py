@@ -39,7 +39,7 @@ def assess(
     analysis_fps: float | None = typer.Option(
         None,
         "--analysis-fps",
-        help="Clip frames analysed per second (default 12.5, 4 for VGG/ResNet-50).",
+        help="Clip frames analysed per second (default 10, 2.5 for VGG/ResNet-50).",
     ),
     threads: int = typer.Option(1, "--threads", min=1, help="Inference threads."),
     frames: bool = typer.Option(False, "--frames", help="With --json: add per-frame scores."),
