@@ -15,6 +15,7 @@ import typer
 
 from pedpain import DISCLAIMER, __version__
 from pedpain.cli import assess as assess_cmd
+from pedpain.cli import augment as augment_cmd
 from pedpain.cli import db as db_cmd
 from pedpain.cli import demo as demo_cmd
 from pedpain.cli import evaluate as evaluate_cmd
@@ -89,6 +90,7 @@ app.add_typer(unbc_cmd.app, name="unbc")
 app.add_typer(db_cmd.app, name="db")
 app.add_typer(phantom_cmd.app, name="phantom")
 app.command("train")(train_cmd.train)
+app.add_typer(augment_cmd.app, name="augment")
 app.command("assess")(assess_cmd.assess)
 app.add_typer(export_cmd.app, name="export")
 app.command("serve")(serve_cmd.serve)
