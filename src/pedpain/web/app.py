@@ -3,7 +3,9 @@ live in :mod:`pedpain.web.pages`, the JSON API in :mod:`pedpain.web.api`."""
 
 from __future__ import annotations
 
+import contextlib
 import secrets
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +56,14 @@ def create_app(
 
     store = store or open_store(settings, actor="web")
     config = web_config(settings, host)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        _app.state.engines.close()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="pedpain",
         version=__version__,
         description=DISCLAIMER,
@@ -128,9 +137,5 @@ def create_app(
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> HTMLResponse:
         return HTMLResponse("ok")
-
-    @app.on_event("shutdown")
-    def shutdown() -> None:
-        app.state.engines.close()
 
     return app

@@ -21,9 +21,15 @@ def _f(x: float) -> str:
 def timeline_svg(points: Sequence[dict[str, Any]], threshold: float | None) -> Markup:
     """AI (circles, solid line) and the nurse's BPS (squares, dashed), 0-10, against hours
     since surgery (or the order of the sessions when hours are unknown)."""
-    w, h, left, right, top, bottom = 640, 300, 48, 16, 20, 56
+    w, h, left, right, top, bottom = 640, 320, 48, 16, 20, 76
     pw, ph = w - left - right, h - top - bottom
-    use_hours = bool(points) and all(p.get("hours") is not None for p in points)
+    hours = [p.get("hours") for p in points]
+    # Hours on the axis when known and distinct; else the order of the sessions.
+    use_hours = (
+        bool(points)
+        and None not in hours
+        and len({round(float(x), 1) for x in hours}) == len(hours)
+    )
     xs = [float(p["hours"]) if use_hours else float(i) for i, p in enumerate(points)]
     lo, hi = (min(xs), max(xs)) if xs else (0.0, 1.0)
     if hi - lo < 1e-9:
@@ -35,13 +41,7 @@ def timeline_svg(points: Sequence[dict[str, Any]], threshold: float | None) -> M
     def y_of(v: float) -> float:
         return top + (1 - v / 10.0) * ph
 
-    desc = "; ".join(
-        f"{p['time_point']}"
-        + (f" at {p['hours']:.1f} h" if p.get("hours") is not None else "")
-        + f": AI {p['ai']:.1f}" * (p.get("ai") is not None)
-        + f", BPS {p['bps']:.1f}" * (p.get("bps") is not None)
-        for p in points
-    )
+    desc = "; ".join(_describe(p) for p in points)
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" role="img" '
         f'aria-labelledby="tl-title tl-desc" class="chart">',
@@ -92,21 +92,32 @@ def timeline_svg(points: Sequence[dict[str, Any]], threshold: float | None) -> M
         )
     axis = "hours since the end of surgery" if use_hours else "assessments in order"
     parts.append(
-        f'<text x="{left + pw / 2}" y="{h - 8}" text-anchor="middle" font-size="13">{axis}</text>'
+        f'<text x="{left + pw / 2}" y="{h - 30}" text-anchor="middle" font-size="13">{axis}</text>'
     )
     parts.append(
-        f'<circle cx="{left + 10}" cy="{h - 30}" r="5" fill="{AI_COLOUR}"/>'
-        f'<text x="{left + 20}" y="{h - 26}" font-size="12">AI score</text>'
-        f'<rect x="{left + 105}" y="{h - 35}" width="10" height="10" fill="{BPS_COLOUR}"/>'
-        f'<text x="{left + 120}" y="{h - 26}" font-size="12">nurse BPS</text>'
+        f'<circle cx="{left + 10}" cy="{h - 10}" r="5" fill="{AI_COLOUR}"/>'
+        f'<text x="{left + 20}" y="{h - 6}" font-size="12">AI score</text>'
+        f'<rect x="{left + 105}" y="{h - 15}" width="10" height="10" fill="{BPS_COLOUR}"/>'
+        f'<text x="{left + 120}" y="{h - 6}" font-size="12">nurse BPS</text>'
     )
     parts.append("</svg>")
     return Markup("".join(parts))
 
 
+def _describe(p: dict[str, Any]) -> str:
+    text = str(p["time_point"])
+    if p.get("hours") is not None:
+        text += f" at {p['hours']:.1f} h"
+    if p.get("ai") is not None:
+        text += f": AI {p['ai']:.1f}"
+    if p.get("bps") is not None:
+        text += f", BPS {p['bps']:.1f}"
+    return text
+
+
 def bars_svg(title: str, items: Sequence[tuple[str, float]], unit: str = "") -> Markup:
     """Horizontal bars with their values written out."""
-    row, left, w = 26, 170, 520
+    row, left, w = 26, 120, 340
     h = row * max(len(items), 1) + 30
     top = max((v for _, v in items), default=0) or 1
     tid = "b" + str(abs(hash(title)) % 10**8)

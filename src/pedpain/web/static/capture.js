@@ -52,6 +52,7 @@
       .then(function (s) {
         stream = s;
         video.srcObject = s;
+        video.hidden = false;
         photoBtn.disabled = false;
         clipBtn.disabled = typeof MediaRecorder === "undefined";
         say("Camera on. Frame the child's face, then take photos or record a clip.");
