@@ -25,11 +25,8 @@ def timeline_svg(points: Sequence[dict[str, Any]], threshold: float | None) -> M
     pw, ph = w - left - right, h - top - bottom
     hours = [p.get("hours") for p in points]
     # Hours on the axis when known and distinct; else the order of the sessions.
-    use_hours = (
-        bool(points)
-        and None not in hours
-        and len({round(float(x), 1) for x in hours}) == len(hours)
-    )
+    known = [round(float(x), 1) for x in hours if x is not None]
+    use_hours = bool(points) and len(known) == len(points) and len(set(known)) == len(known)
     xs = [float(p["hours"]) if use_hours else float(i) for i, p in enumerate(points)]
     lo, hi = (min(xs), max(xs)) if xs else (0.0, 1.0)
     if hi - lo < 1e-9:
