@@ -44,7 +44,7 @@ def test_quick_demo_runs_the_study_pipeline_and_reuses_finished_stages(cli, tmp_
     assert not any(s["reused"] for s in doc["stages"])
     examples = json.loads((work / "01-scales" / "scales_by_age.json").read_text())["examples"]
     assert {e["age"]: e["recommended"]["code"] for e in examples}["4y"] == "FLACC"
-    evaluation = next(s for s in doc["stages"] if s["name"] == "07-evaluate")["summary"]
+    evaluation = next(s for s in doc["stages"] if s["name"] == "09-evaluate")["summary"]
     report = Path(evaluation["report"])
     assert report.is_file() and "not a medical device" in report.read_text()
     assert evaluation["n_subjects"] >= 3

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
 
 from pedpain import DISCLAIMER
 from pedpain.cli.common import print_json
-from pedpain.pipeline.demo import demo_stages
+from pedpain.pipeline.demo import demo_stages, epilogue
 from pedpain.pipeline.stages import StageResult, run_stages
 
 
@@ -48,11 +47,5 @@ def demo(
             }
         )
         return
-    scales = results[0].summary["file"]
-    examples = json.loads(Path(scales).read_text(encoding="utf-8"))["examples"]
-    typer.echo("Scale pedpain reports on, by age:")
-    for row in examples:
-        rec = row["recommended"]
-        where = f"{rec['code']} (treat from {rec['threshold']:g}/{rec['max']:g})" if rec else "-"
-        typer.echo(f"  {row['age']:>6} -> {where}; also fit: {', '.join(row['fitting'])}")
-    typer.echo(f"Written: {scales}")
+    for line in epilogue({r.name: r.summary for r in results}):
+        typer.echo(line)

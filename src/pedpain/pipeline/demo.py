@@ -49,3 +49,62 @@ def demo_stages(quick: bool) -> list[Stage]:
     ]
     # The research database stage joins right after a phantom stage (pipeline/db_stage.py).
     return stages + database_stages(stages) + study_stages(quick)
+
+
+def epilogue(done: dict[str, dict[str, Any]]) -> list[str]:
+    """What a newcomer should look at after the demo: results, the report, the next step."""
+    lines: list[str] = []
+    scales = done.get("01-scales")
+    if scales:
+        examples = json.loads(Path(scales["file"]).read_text(encoding="utf-8"))["examples"]
+        picks = ", ".join(
+            f"{e['age']} {e['recommended']['code']}" for e in examples if e["recommended"]
+        )
+        lines.append(f"Scales by age: {picks}")
+    db = done.get("03-database")
+    if db:
+        lines.append(
+            f"Database: {db['subjects_enrolled']} children enrolled, "
+            f"{db['screening_rejections']} screened out, rater ICC(2,k) {_fmt(db['icc_2_k'])}"
+        )
+    for key, label in (
+        ("05-source", "Source model"),
+        ("06-transfer", "Transfer model"),
+        ("08-distill", "Bedside model"),
+    ):
+        if key in done:
+            m = done[key]
+            lines.append(
+                f"{label}: MAE {_fmt(m.get('mae'))}, r {_fmt(m.get('pcc'))}, "
+                f"AUC {_fmt(m.get('auc'))} on held-out children -> {m['model']}"
+            )
+    ev = done.get("09-evaluate")
+    if ev:
+        lines.append(
+            f"Evaluation on {ev['n_subjects']} held-out children ({ev['n']} faces): AUC "
+            f"{_fmt(ev['auc'])} (nurses' BPS {_fmt(ev['comparator_auc'])}), MAE {_fmt(ev['mae'])}"
+        )
+    examples_stage = done.get("10-assess")
+    if examples_stage:
+        for r in json.loads(Path(examples_stage["file"]).read_text(encoding="utf-8")):
+            child = r["child"]
+            if r["status"] == "ok" and r["scale"]:
+                sc = r["scale"]
+                verdict = "treat" if r["needs_treatment"] else "below threshold"
+                what = (
+                    f"{r['score']:.1f}/10 = {sc['name']} {sc['score']:.1f}/{sc['max']:g} "
+                    f"({verdict}; nurse {child['bps_scale']} {child['nurse_bps']})"
+                )
+            else:
+                what = f"{r['status']}: {r['reason']}"
+            lines.append(f"  {child['subject']} age {child['age']} {r['kind']}: {what}")
+    if ev:
+        lines.append(f"Report: {ev['report']}  (open it in a browser)")
+    lines.append(
+        "All data above is synthetic: it shows the software works, not that it is clinically valid."
+    )
+    return lines
+
+
+def _fmt(value: Any) -> str:
+    return "n/a" if value is None else f"{float(value):.2f}"
