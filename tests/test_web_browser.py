@@ -130,7 +130,9 @@ def test_nurse_rater_researcher_journey(env: WebEnv, server: LiveServer, browser
     page.get_by_role("link", name="Child W-001").click()
     page.get_by_role("button", name="Start camera").click()
     page.get_by_role("button", name="Take photo (up to 3)").click()
-    page.wait_for_function("document.getElementById('media').files.length === 1")
+    # The captured photo is shown (and put in the form's file input); no string eval
+    # here: the app's Content Security Policy forbids it.
+    page.locator("#shots img").first.wait_for()
     page.get_by_label("Time point").select_option("no_pain")
     page.get_by_role("button", name="Store and assess").click()
     page.wait_for_url("**/sessions/**")
