@@ -31,10 +31,8 @@ VIOLATION_CODES = {
 @pytest.fixture(scope="module")
 def phantom(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("phantom") / "cohort"
-    try:
-        from pedpain.data.phantom.oapc import CohortParams, generate_cohort
-    except ImportError:
-        pytest.skip("the phantom generator (pedpain.data.phantom.oapc) is not in this tree")
+    from pedpain.data.phantom.oapc import CohortParams, generate_cohort
+
     # Small photos and no videos: the import is what is tested here, not the renderer.
     generate_cohort(out, CohortParams(subjects=8, videos=False, photo_size="small"))
     assert (out / "cohort.json").is_file()

@@ -127,12 +127,15 @@ def test_evaluate_alone_prints_help_and_is_a_usage_error(cli):
     assert "predictions" in result.err and "Usage" in result.err
 
 
-def test_model_form_says_no_model_or_not_available(cli, tmp_path):
+def test_model_form_refuses_missing_model_data_or_folder(cli, tmp_path):
+    # (The model form on a real trained model is tested in tests/test_training.py.)
     missing = cli("evaluate", "--model", tmp_path / "none", "--data", "d", "--out", "o")
     assert missing.code == 4 and "no model" in missing.err
-    present = cli("evaluate", "--model", tmp_path, "--data", "d", "--out", "o")
-    assert present.code == 2 and "evaluate predictions" in present.err
-    assert present.err.count("\n") == 1
+    no_data = cli("evaluate", "--model", tmp_path, "--data", tmp_path / "d", "--out", "o")
+    assert no_data.code == 2 and "data not found" in no_data.err
+    assert no_data.err.count("\n") == 1
+    not_a_model = cli("evaluate", "--model", tmp_path, "--data", tmp_path, "--out", "o")
+    assert not_a_model.code == 4 and "model.json missing" in not_a_model.err
 
 
 def test_help_has_examples(cli):

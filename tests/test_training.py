@@ -78,6 +78,8 @@ def _run_killed_after_first_checkpoint(cfg: Path, out: Path) -> None:
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert ckpt.exists(), "the run ended before writing its first checkpoint"
+    state = torch.load(ckpt, map_location="cpu", weights_only=False)
+    assert state["epoch"] < 2, "the kill must land mid-run (before the last of 3 epochs)"
 
 
 def write_config(path: Path, root: Path, **extra) -> Path:

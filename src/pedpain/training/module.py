@@ -119,12 +119,13 @@ class PainModule(L.LightningModule):
         optimizer = torch.optim.AdamW(
             params, lr=self.hparams["lr"], weight_decay=self.hparams["weight_decay"]
         )
-        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
-            optimizer, T_max=max(1, int(self.hparams["max_epochs"]))
-        )
+        # Stepped per batch: the scheduler state in an end-of-epoch checkpoint is then
+        # exactly the state the next batch needs (Lightning saves before its epoch step).
+        total = max(1, int(self.trainer.estimated_stepping_batches))
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total)
         return {
             "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"},
+            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
         }
 
 

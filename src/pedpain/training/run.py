@@ -127,8 +127,10 @@ def _manifest_fold(rows: pd.DataFrame) -> Fold:
     test = set(rows.loc[split == "test", "subject"])
     train = set(rows.loc[split.isin(["train", "training"]), "subject"])
     if test & train:
-        raise UsageError(f"the labels' split puts {len(test & train)} subjects in both train "
-                         "and test: it is not subject-wise")
+        raise UsageError(
+            f"the labels' split puts {len(test & train)} subjects in both train "
+            "and test: it is not subject-wise"
+        )
     if not test or not train:
         raise UsageError("the labels' split column needs both 'train' and 'test' rows")
     return Fold("manifest", tuple(sorted(train, key=str)), tuple(sorted(test, key=str)))
@@ -227,10 +229,14 @@ def _run_fold(
         config.train.seed,
     )
     callbacks: list[Callback] = [
+        # The newest epoch, overwritten each epoch under one name: what a rerun resumes
+        # from. (save_last with save_top_k=0 would only write at the very end of training.)
         ModelCheckpoint(
             dirpath=folder / "checkpoints",
-            save_last=True,
-            save_top_k=0,
+            filename="last",
+            monitor=None,
+            save_top_k=1,
+            save_last=False,
             every_n_epochs=1,
             enable_version_counter=False,
         )
