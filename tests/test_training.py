@@ -354,12 +354,7 @@ def test_ddp_two_cpu_processes_gloo(tmp_path, unbc_tree):
     cfg = write_config(
         tmp_path / "c.yaml",
         unbc_tree,
-        **{
-            "train.epochs": 1,
-            "trainer.accelerator": "cpu",
-            "trainer.devices": 2,
-            "trainer.strategy": "ddp",
-        },
+        **{"train.epochs": 1},
     )
     env = dict(os.environ, PEDPAIN_NO_PROGRESS="1", OMP_NUM_THREADS="1")
     done = subprocess.run(
@@ -372,6 +367,12 @@ def test_ddp_two_cpu_processes_gloo(tmp_path, unbc_tree):
             str(cfg),
             "--out",
             str(tmp_path / "ddp"),
+            "--accelerator",
+            "cpu",
+            "--devices",
+            "2",
+            "--strategy",
+            "ddp",
             "--json",
         ],
         capture_output=True,

@@ -22,6 +22,21 @@ def train(
     out: Path | None = typer.Option(
         None, "--out", help="Model folder to write (default: PEDPAIN_HOME/models/<name>)."
     ),
+    devices: str | None = typer.Option(
+        None, "--devices", help="Devices per node (e.g. 4, or auto) [trainer.devices]."
+    ),
+    strategy: str | None = typer.Option(
+        None, "--strategy", help="Lightning strategy, e.g. ddp [trainer.strategy]."
+    ),
+    num_nodes: int | None = typer.Option(
+        None, "--num-nodes", min=1, help="Machines taking part [trainer.num_nodes]."
+    ),
+    accelerator: str | None = typer.Option(
+        None, "--accelerator", help="cpu, gpu or auto [trainer.accelerator]."
+    ),
+    precision: str | None = typer.Option(
+        None, "--precision", help="e.g. bf16-mixed, 16-mixed, 32-true, auto [trainer.precision]."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON summary on stdout."),
 ) -> None:
     """Train a pain model: the source stage on UNBC-McMaster or the transfer stage on
@@ -31,13 +46,23 @@ def train(
     Examples:
       pedpain train --config configs/source_unbc_vgg16.yaml data.root=/data/UNBC
       pedpain train --config configs/transfer_oapc.yaml source_model=models/source train.epochs=5
+      pedpain train --config configs/source_unbc_vgg16.yaml --devices 4 --strategy ddp
     """
     from pedpain.training.config import load_experiment
     from pedpain.training.run import run_experiment
     from pedpain.training.tables import load_face_table
 
     settings = settings_of(ctx)
-    experiment = load_experiment(config, overrides or [])
+    flags = {
+        "devices": devices,
+        "strategy": strategy,
+        "num_nodes": num_nodes,
+        "accelerator": accelerator,
+        "precision": precision,
+    }
+    # The flags are shorthands for trainer.* overrides and win over them.
+    extra = [f"trainer.{k}={v}" for k, v in flags.items() if v is not None]
+    experiment = load_experiment(config, [*(overrides or []), *extra])
     folder = out or experiment.out or settings.home / "models" / experiment.name
     if settings.log_level != "debug":
         for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
