@@ -386,3 +386,54 @@ def test_ddp_two_cpu_processes_gloo(tmp_path, unbc_tree):
     assert doc["folds"][0]["mae"] is not None
     model = load_model_folder(tmp_path / "ddp")
     assert model.meta["backbone"] == "resnet18"
+
+
+@pytest.mark.slow
+def test_temporal_head_trains_on_clips_and_assess_can_load_it(tmp_path, trained):
+    """Stage `temporal`: clips of the frame model's training subjects train an attention
+    head over frame embeddings; held-out clips compare it with plain pooling."""
+    import pandas as pd
+
+    from pedpain.assess.engine import _load_temporal
+    from pedpain.training.config import ExperimentConfig
+    from pedpain.training.datamodule import ArrayFaces
+    from pedpain.training.run import FaceTable, run_experiment
+
+    model_dir = trained[1]
+    meta = load_model_folder(model_dir).meta
+    subjects = meta["subjects_train"] + meta["subjects_test"]
+    rng = np.random.default_rng(0)
+    rows, faces = [], []
+    for subject in subjects:
+        for c in range(3):
+            level = float(rng.integers(0, 11))
+            for f in range(6):
+                img = np.full((64, 64, 3), 40, np.uint8)
+                r = 4 + int(level * 2.5)
+                img[32 - r : 32 + r, 32 - r : 32 + r] = 220
+                faces.append(img)
+                rows.append(
+                    {
+                        "face": len(rows),
+                        "subject": subject,
+                        "clip": f"{subject}-{c}",
+                        "frame": f,
+                        "target": level,
+                    }
+                )
+    table = FaceTable(ArrayFaces(np.stack(faces)), pd.DataFrame(rows))
+    config = ExperimentConfig.model_validate({
+        "stage": "temporal", "source_model": str(model_dir),
+        "data": {"kind": "faces", "root": str(tmp_path), "labels": "x.csv", "target": "pain",
+                 "pain_threshold": 3},
+        "train": {"epochs": 5, "lr": 0.003, "batch_size": 32},
+    })  # fmt: skip
+    result = run_experiment(config, table, tmp_path / "t")[0]
+    assert result.metrics["n_clips_train"] == 3 * len(meta["subjects_train"])
+    assert result.metrics["n_clips_test"] == 3 * len(meta["subjects_test"])
+    assert result.metrics["mae"] is not None and result.metrics["pooling_mae"] is not None
+    assert load_model_folder(tmp_path / "t").meta["sha256"] == meta["sha256"]
+    head = _load_temporal(tmp_path / "t")
+    assert head is not None
+    again = run_experiment(config, table, tmp_path / "t")[0]
+    assert again.reused

@@ -108,7 +108,9 @@ class TrainerConfig(_Strict):
 
 
 class ExperimentConfig(_Strict):
-    stage: Literal["source", "transfer", "distill"] = "source"
+    stage: Literal["source", "transfer", "distill", "temporal"] = "source"
+    #: Temporal stage: the clip head over the frame model's embeddings.
+    temporal_kind: Literal["attention", "gru"] = "attention"
     name: str = "pain-model"
     version: str = "0.1.0"
     #: Transfer stage: the source model folder whose convolutional layers are kept.
@@ -167,6 +169,8 @@ def load_experiment(
         raise UsageError(f"invalid training setting '{loc}': {first.get('msg')}") from None
     if config.stage == "transfer" and config.source_model is None:
         raise UsageError("the transfer stage needs source_model: the source model folder")
+    if config.stage == "temporal" and config.source_model is None:
+        raise UsageError("the temporal stage needs source_model: the frame model folder")
     if config.stage == "distill" and config.teacher_model is None:
         raise UsageError("the distill stage needs teacher_model: the teacher model folder")
     if config.data.root is None:

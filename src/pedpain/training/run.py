@@ -180,6 +180,10 @@ def run_experiment(
         from pedpain.training.distill import run_distill
 
         return run_distill(config, table, out_dir, progress)
+    if config.stage == "temporal":  # a clip head over a frame model's embeddings
+        from pedpain.training.temporal import run_temporal
+
+        return run_temporal(config, table, out_dir, progress)
     folds = make_folds(config, table.rows)
     results = []
     for fold in folds:
