@@ -48,6 +48,12 @@ def test_quick_demo_runs_the_study_pipeline_and_reuses_finished_stages(cli, tmp_
     report = Path(evaluation["report"])
     assert report.is_file() and "not a medical device" in report.read_text()
     assert evaluation["n_subjects"] >= 3
+    web = next(s for s in doc["stages"] if s["name"] == "11-webapp")["summary"]
+    assert "pedpain serve" in web["command"]
+    assert oct(Path(web["logins"]).stat().st_mode & 0o777) == "0o600"
+    assert Path(
+        next(s for s in doc["stages"] if s["name"] == "07-gan")["summary"]["samples"]
+    ).is_file()
 
     second = cli("demo", "--workdir", str(work), "--quick", "--json")
     assert all(s["reused"] for s in json.loads(second.out)["stages"])

@@ -98,8 +98,15 @@ def epilogue(done: dict[str, dict[str, Any]]) -> list[str]:
             else:
                 what = f"{r['status']}: {r['reason']}"
             lines.append(f"  {child['subject']} age {child['age']} {r['kind']}: {what}")
+    gan = done.get("07-gan")
+    if gan:
+        lines.append(f"GAN samples per pain level ({gan['iterations']} updates): {gan['samples']}")
     if ev:
         lines.append(f"Report: {ev['report']}  (open it in a browser)")
+    web = done.get("11-webapp")
+    if web:
+        lines.append(f"Web app on the demo data: {web['command']}")
+        lines.append(f"  then open http://127.0.0.1:8000/ with a login from {web['logins']}")
     lines.append(
         "All data above is synthetic: it shows the software works, not that it is clinically valid."
     )

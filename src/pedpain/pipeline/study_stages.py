@@ -29,13 +29,14 @@ class StudySizes:
     source_epochs: int
     transfer_epochs: int
     batch: int
+    gan_iterations: int
 
 
 # ResNet-18 at 64-96 px learns the phantom's expressions within a CPU minute; the protocol's
 # VGG-16 / ResNet-50 at 165 px are for GPUs (configs/), and MobileNetV3 trains poorly from
 # scratch on a few hundred faces.
-QUICK = StudySizes(5.0, 8, 10, "resnet18", 64, 6, 6, 32)
-FULL = StudySizes(12.5, 25, 24, "resnet18", 96, 10, 12, 64)
+QUICK = StudySizes(5.0, 8, 10, "resnet18", 64, 6, 6, 32, 100)
+FULL = StudySizes(12.5, 25, 24, "resnet18", 96, 10, 12, 64, 1500)
 
 
 def _workers() -> int:
@@ -181,6 +182,86 @@ def _transfer(sizes: StudySizes):  # type: ignore[no-untyped-def]
     return run
 
 
+def _gan(sizes: StudySizes):  # type: ignore[no-untyped-def]
+    """A conditional GAN on the training children's faces (never the test children), and
+    a sample grid per pain level; quick: a few hundred updates, enough to see faces form."""
+
+    def run(folder: Path, done: dict[str, Any]) -> dict[str, Any]:
+        import logging
+
+        from pedpain.training.gan import load_gan_config, run_gan
+        from pedpain.training.tables import load_face_table
+
+        for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+        pre = done["04-preprocess"]
+        config_path = _experiment(folder, {
+            "name": "demo-gan",
+            "data": {"kind": "faces", "root": pre["faces"], "labels": pre["labels"],
+                     "target": "pain", "pain_threshold": 3},
+            "split": {"kind": "manifest"},
+            "gan": {"size": 64, "base_channels": 16},
+            "train": {"batch_size": 32, "iterations": sizes.gan_iterations},
+            "quality": {"encoder": done["06-transfer"]["model"], "per_level": 8},
+        })  # fmt: skip
+        config = load_gan_config(config_path)
+        table = load_face_table(config.data, folder / ".data")
+        metrics = run_gan(config, table, folder / "gan")
+        return {
+            "gan": str(folder / "gan"),
+            "samples": str(folder / "gan" / "samples.png"),
+            "iterations": sizes.gan_iterations,
+            **{k: metrics.get(k) for k in ("frechet_distance", "conditioning_mad")},
+        }
+
+    return run
+
+
+def _webapp(folder: Path, done: dict[str, Any]) -> dict[str, Any]:
+    """Demo accounts in the demo database and the bedside model as the active model, so
+    `pedpain serve` shows the demo data; passwords go to a 0600 file in this folder."""
+    import secrets
+
+    from pedpain.store import open_store
+    from pedpain.web.accounts import create_user
+    from pedpain.web.engines import set_active
+
+    db = Path(done["03-database"]["database"]).parent.parent
+    home = (db / "home").resolve()
+    env = {
+        "PEDPAIN_HOME": str(home),
+        "PEDPAIN_DATABASE_URL": f"sqlite:///{home / 'pedpain.db'}",
+        "PEDPAIN_KEY_FILE": str((db / "demo-media.key").resolve()),
+    }
+    settings = load_settings(
+        home=home, database_url=env["PEDPAIN_DATABASE_URL"], key_file=Path(env["PEDPAIN_KEY_FILE"])
+    )
+    models = home / "models"
+    models.mkdir(parents=True, exist_ok=True)
+    bedside = models / "demo-bedside"
+    if not bedside.exists():
+        import shutil
+
+        shutil.copytree(
+            done["08-distill"]["model"],
+            bedside,
+            ignore=shutil.ignore_patterns("checkpoints", "logs"),
+        )
+    set_active(settings, bedside.name)
+    logins = []
+    with open_store(settings, actor="pedpain-demo", init=True) as store:
+        for role in ("nurse", "rater", "researcher", "admin"):
+            password = secrets.token_urlsafe(12)
+            create_user(store, f"demo-{role}", role, password, actor="pedpain-demo")
+            logins.append(f"demo-{role} {password}")
+    login_file = folder / "demo-logins.txt"
+    fd = os.open(login_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write("# synthetic demo data only; user password\n" + "\n".join(logins) + "\n")
+    command = " ".join(f"{k}={v}" for k, v in env.items()) + " pedpain serve --port 8000"
+    return {"command": command, "logins": str(login_file), "active_model": str(bedside)}
+
+
 def _distill(sizes: StudySizes):  # type: ignore[no-untyped-def]
     def run(folder: Path, done: dict[str, Any]) -> dict[str, Any]:
         pre = done["04-preprocess"]
@@ -273,6 +354,7 @@ def study_stages(quick: bool) -> list[Stage]:
         ),
         Stage("05-source", "source model on a UNBC-layout phantom", _source(sizes)),
         Stage("06-transfer", "transfer to the children's phantom faces", _transfer(sizes)),
+        Stage("07-gan", "GAN: synthetic pain faces per level (sample grid)", _gan(sizes)),
         Stage(
             "08-distill",
             "compact bedside model distilled from the transfer model",
@@ -284,4 +366,5 @@ def study_stages(quick: bool) -> list[Stage]:
             _evaluate,
         ),
         Stage("10-assess", "example bedside assessments on held-out children", _examples),
+        Stage("11-webapp", "web app on the demo data (demo logins)", _webapp),
     ]
