@@ -7,6 +7,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 import yaml
@@ -460,3 +461,21 @@ def test_temporal_head_trains_on_clips_and_assess_can_load_it(tmp_path, trained)
     assert head is not None
     again = run_experiment(config, table, tmp_path / "t")[0]
     assert again.reused
+
+
+def test_loader_reads_whole_batches_in_sampler_order():
+    from pedpain.training.datamodule import ArrayFaces, EpochSampler, FaceDataModule
+
+    faces = np.arange(10, dtype=np.uint8)[:, None, None, None] * np.ones((1, 4, 4, 3), np.uint8)
+    rows = pd.DataFrame({"face": [9, 3, 5, 0, 1], "target": [1.0, 2, 3, 4, 5]})
+    loader = FaceDataModule(ArrayFaces(faces), rows, None, batch_size=2, seed=3).train_dataloader()
+    order = list(EpochSampler(5, 3))
+    batches = list(loader)
+    assert [b["face"].shape[0] for b in batches] == [2, 2, 1]
+    got = torch.cat([b["face"][:, 0, 0, 0] for b in batches]).tolist()
+    assert got == rows["face"].to_numpy()[order].tolist()
+    assert (
+        torch.cat([b["target"] for b in batches]).tolist()
+        == rows["target"].to_numpy()[order].tolist()
+    )
+    assert batches[0]["weight"].tolist() == [1.0, 1.0] and batches[0]["face"].dtype == torch.uint8

@@ -48,6 +48,12 @@ def test_write_and_read_round_trip(tmp_path: Path) -> None:
     for i in range(7):
         assert np.array_equal(faces[i], expected[i])
     assert np.array_equal(faces.batch([6, 0]), expected[[6, 0]])
+    # Across both shards, out of order, repeated and negative: the asked order comes back.
+    order = [5, 1, 6, 1, -1, 0, 4]
+    assert np.array_equal(faces.batch(order), expected[order])
+    assert faces.batch([]).shape == (0, 32, 32, 3)
+    with pytest.raises(IndexError):
+        faces.batch([0, 7])
     assert faces[-1].dtype == np.uint8
     assert len(PackedFaces(tmp_path, valid_only=True)) == 6
     with pytest.raises(IndexError):

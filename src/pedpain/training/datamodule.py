@@ -10,7 +10,7 @@ import lightning as L
 import numpy as np
 import pandas as pd
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset, Sampler, default_collate
 
 
 class FaceStore(Protocol):
@@ -19,6 +19,15 @@ class FaceStore(Protocol):
     def __len__(self) -> int: ...
 
     def __getitem__(self, index: int) -> np.ndarray: ...
+
+
+def take_faces(store: FaceStore, positions: np.ndarray) -> np.ndarray:
+    """Faces at ``positions`` as one (n, S, S, 3) uint8 array, through the store's own
+    batch read when it has one (packed shards, arrays), else one face at a time."""
+    batch = getattr(store, "batch", None)
+    if callable(batch):
+        return np.asarray(batch(positions))
+    return np.stack([np.asarray(store[int(i)]) for i in positions.tolist()])
 
 
 class ArrayFaces:
@@ -34,6 +43,9 @@ class ArrayFaces:
 
     def __getitem__(self, index: int) -> np.ndarray:
         return np.asarray(self.array[index])
+
+    def batch(self, indices: np.ndarray) -> np.ndarray:
+        return np.asarray(self.array[np.asarray(indices, dtype=np.int64)])
 
 
 def sample_weights(targets: np.ndarray, cap: float) -> np.ndarray:
@@ -77,6 +89,24 @@ class FaceDataset(Dataset[dict[str, Any]]):
             "target": torch.tensor(self.target[i]),
             "weight": torch.tensor(self.weight[i]),
         }
+
+    def __getitems__(self, items: list[int]) -> dict[str, Any]:
+        """A whole batch in one read (the DataLoader calls this instead of ``[i]`` per
+        item): the per-face Python overhead would otherwise starve a GPU."""
+        i = np.asarray(items, dtype=np.int64)
+        return {
+            "face": torch.from_numpy(take_faces(self.store, self.face[i])),
+            "target": torch.from_numpy(self.target[i]),
+            "weight": torch.from_numpy(self.weight[i]),
+        }
+
+
+def collate_batch(data: Any) -> Any:
+    """Batches from ``__getitems__`` arrive already stacked; anything else is collated
+    the default way."""
+    if isinstance(data, dict):
+        return data
+    return default_collate(data)
 
 
 class EpochSampler(Sampler[int]):
@@ -143,6 +173,7 @@ class FaceDataModule(L.LightningDataModule):
             persistent_workers=self.num_workers > 0,
             pin_memory=torch.cuda.is_available(),
             drop_last=False,
+            collate_fn=collate_batch,
         )
 
     def train_dataloader(self) -> DataLoader[dict[str, Any]]:

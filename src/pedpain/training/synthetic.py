@@ -195,6 +195,18 @@ class MixedFaces:
             face = cv2.resize(face, (self.size, self.size), interpolation=cv2.INTER_LINEAR)
         return face
 
+    def batch(self, indices: np.ndarray) -> np.ndarray:
+        from pedpain.training.datamodule import take_faces
+
+        idx = np.asarray(indices, dtype=np.int64)
+        out = np.empty((len(idx), self.size, self.size, 3), dtype=np.uint8)
+        real = idx < self.n_real
+        if real.any():
+            out[real] = take_faces(self.real, idx[real])
+        for j in np.flatnonzero(~real).tolist():
+            out[j] = self[int(idx[j])]
+        return out
+
 
 def real_only(rows: pd.DataFrame) -> pd.DataFrame:
     """Rows without any GAN-made face (``gan`` column or a ``synthetic-gan-`` file name).
