@@ -87,3 +87,35 @@ def test_pipeline_pack_matches_images(tmp_path: Path) -> None:
         ]
     stored = cv2.cvtColor(cv2.imread(str(tmp_path / "out" / frames[0]["path"])), cv2.COLOR_BGR2RGB)
     assert np.array_equal(stored, faces[0])
+
+
+def test_video_parts_become_shards_by_link_in_source_order(tmp_path: Path) -> None:
+    from pedpain.vision.packed import LINK_MIN
+
+    rng = np.random.default_rng(1)
+    photo = rng.integers(0, 256, (1, 16, 16, 3), dtype=np.uint8)
+    video = rng.integers(0, 256, (LINK_MIN + 3, 16, 16, 3), dtype=np.uint8)
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    sources = []
+    for name, arr in (("p1", photo), ("v", video), ("p2", photo[:, ::-1])):
+        np.save(parts / f"{name}.npy", np.ascontiguousarray(arr))
+        rows = [
+            {"input": name, "frame_index": i, "time_s": 0, "valid": 1, "reason": ""}
+            for i in range(len(arr))
+        ]
+        sources.append(PackSource(parts / f"{name}.npy", rows))
+    meta = write_packed(tmp_path, sources, 16, shard_size=4)
+    faces = PackedFaces(tmp_path)
+    expected = np.concatenate([photo, video, photo[:, ::-1]])
+    assert meta["count"] == len(expected) == len(faces)
+    assert [r["input"] for r in faces.rows][:2] == ["p1", "v"] and faces.rows[-1]["input"] == "p2"
+    assert np.array_equal(faces.batch(range(len(faces))), expected)
+    # The video's part is the shard itself (linked, not copied); photos share one shard.
+    video_shard = tmp_path / "packed" / faces.rows[1]["shard"]
+    assert video_shard.stat().st_ino == (parts / "v.npy").stat().st_ino
+    assert faces.rows[0]["shard"] == faces.rows[-1]["shard"] != faces.rows[1]["shard"]
+    # A rerun replaces parts by rename: the pack keeps its data.
+    (parts / "v.npy").unlink()
+    np.save(parts / "v.npy", np.zeros_like(video))
+    assert np.array_equal(PackedFaces(tmp_path).batch([1, 2]), video[:2])

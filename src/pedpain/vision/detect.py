@@ -150,9 +150,9 @@ class MediaPipeDetector:
     name = "mediapipe"
 
     def __init__(self, min_score: float = 0.5, max_levels: int = 2) -> None:
-        import mediapipe as mp
+        from pedpain.vision.mp_solutions import mediapipe
 
-        self._fd = mp.solutions.face_detection.FaceDetection(
+        self._fd = mediapipe().solutions.face_detection.FaceDetection(
             model_selection=1, min_detection_confidence=min_score
         )
         self.max_levels = max_levels

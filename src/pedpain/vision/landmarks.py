@@ -12,16 +12,16 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-CROP_SIDE = 256
+CROP_SIDE = 192  # the face-mesh model's own input size: a larger crop is only shrunk again
 DETECTION_MARGIN = 2.0  # crop side / detection box side
 LANDMARK_MARGIN = 1.6  # crop side / landmark bounding box side
 
 
 class FaceMesh:
     def __init__(self, tracking: bool, min_confidence: float = 0.5) -> None:
-        import mediapipe as mp
+        from pedpain.vision.mp_solutions import mediapipe
 
-        self._mesh = mp.solutions.face_mesh.FaceMesh(
+        self._mesh = mediapipe().solutions.face_mesh.FaceMesh(
             static_image_mode=not tracking,
             max_num_faces=1,
             refine_landmarks=False,

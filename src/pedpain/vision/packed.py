@@ -40,6 +40,9 @@ class PackSource:
     rows: Sequence[dict[str, Any]]  # input, frame_index, time_s, valid, reason
 
 
+LINK_MIN = 64  # a part holding at least this many faces (a video) becomes a shard itself
+
+
 def write_packed(
     root: Path,
     sources: Sequence[PackSource],
@@ -48,23 +51,37 @@ def write_packed(
     extra_meta: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Build ``root/packed`` from per-item arrays; the folder is replaced whole at the end,
-    so a reader never sees a half-built pack. Returns the meta document."""
+    so a reader never sees a half-built pack. Returns the meta document.
+
+    A part with at least ``LINK_MIN`` faces (a video's frames) becomes a shard of its own
+    by a hard link to the part file (a plain file copy where the file system cannot
+    link), so a video's faces are not copied face by face and, when linked, not stored
+    twice. Smaller parts (photos) are copied into shards of ``shard_size`` faces, so a
+    photo study does not open one file per photo. Index rows follow the sources' order.
+    """
     root = Path(root)
-    total = sum(len(s.rows) for s in sources)
     build = Path(tempfile.mkdtemp(prefix=".packed-build-", dir=root))
     try:
         index_rows: list[dict[str, Any]] = []
         shard_names: list[str] = []
-        shard: np.ndarray | None = None
-        shard_no = offset = 0
+        small_left = sum(len(s.rows) for s in sources if 0 < len(s.rows) < LINK_MIN)
+        shard: Any = None  # the open np.memmap of the copy shard being filled
+        shard_name = ""
+        offset = 0
 
-        def open_shard() -> np.ndarray:
-            n = min(shard_size, total - shard_no * shard_size)
-            name = f"shard-{shard_no:05d}.npy"
-            shard_names.append(name)
-            return np.lib.format.open_memmap(
-                build / name, mode="w+", dtype=np.uint8, shape=(n, size, size, 3)
+        def add_row(row: dict[str, Any], name: str, at: int) -> None:
+            index_rows.append(
+                {
+                    "row": len(index_rows),
+                    **{k: row.get(k, "") for k in INDEX_COLUMNS[1:6]},
+                    "shard": name,
+                    "offset": at,
+                }
             )
+
+        def new_name() -> str:
+            shard_names.append(f"shard-{len(shard_names):05d}.npy")
+            return shard_names[-1]
 
         for source in sources:
             if not source.rows:
@@ -72,25 +89,33 @@ def write_packed(
             faces = np.load(source.array_path, mmap_mode="r")
             if faces.shape[0] != len(source.rows) or faces.shape[1:] != (size, size, 3):
                 raise ValueError(f"packed part {source.array_path} does not match its rows")
+            if len(source.rows) >= LINK_MIN:
+                name = new_name()
+                _link_or_copy(Path(source.array_path), build / name)
+                for at, row in enumerate(source.rows):
+                    add_row(row, name, at)
+                continue
             for face, row in zip(faces, source.rows, strict=True):
                 if shard is None:
-                    shard = open_shard()
+                    shard_name = new_name()
+                    shard = np.lib.format.open_memmap(
+                        build / shard_name,
+                        mode="w+",
+                        dtype=np.uint8,
+                        shape=(min(shard_size, small_left), size, size, 3),
+                    )
+                    offset = 0
                 shard[offset] = face
-                index_rows.append(
-                    {
-                        "row": len(index_rows),
-                        **{k: row.get(k, "") for k in INDEX_COLUMNS[1:6]},
-                        "shard": shard_names[-1],
-                        "offset": offset,
-                    }
-                )
+                add_row(row, shard_name, offset)
                 offset += 1
+                small_left -= 1
                 if offset == shard.shape[0]:
-                    shard.flush()  # type: ignore[attr-defined]
+                    shard.flush()
                     del shard
-                    shard, offset, shard_no = None, 0, shard_no + 1
-        if shard is not None:
-            shard.flush()  # type: ignore[attr-defined]
+                    shard = None
+            del faces
+        if shard is not None:  # not reached: copy shards are sized to the faces left
+            shard.flush()
             del shard
         with (build / "index.csv").open("w", newline="", encoding="utf-8") as handle:
             writer = csv.DictWriter(handle, fieldnames=INDEX_COLUMNS)
@@ -114,6 +139,15 @@ def write_packed(
         shutil.rmtree(build, ignore_errors=True)
         raise
     return meta
+
+
+def _link_or_copy(part: Path, shard: Path) -> None:
+    """The part file as a shard: a hard link (no bytes copied; the part is never written
+    in place, a rerun replaces it by rename), else a whole-file copy."""
+    try:
+        os.link(part, shard)
+    except OSError:
+        shutil.copyfile(part, shard)
 
 
 def _replace_dir(new: Path, target: Path) -> None:

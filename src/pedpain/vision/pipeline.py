@@ -351,7 +351,7 @@ def _process(
     if arrays:
         faces_rel = f"{PARTS}/{key}.npy"
         with atomic_write(out / faces_rel, "wb") as handle:
-            np.save(handle, np.stack(arrays))
+            _save_stacked(handle, arrays)
     kept = [e[3] for e in entries]
     status, message = _status_of(kept, config)
     item = _item_row(
@@ -368,6 +368,22 @@ def _process(
     if faces_dir.exists() and not arrays:
         shutil.rmtree(faces_dir, ignore_errors=True)
     return {"item": item, "frames": rows, "faces": faces_rel}
+
+
+def _save_stacked(handle: Any, arrays: Sequence[np.ndarray]) -> None:
+    """``np.save(handle, np.stack(arrays))`` without building the stacked copy: the
+    .npy header, then each equally shaped uint8 face in turn."""
+    first = arrays[0]
+    header = {
+        "descr": np.lib.format.dtype_to_descr(first.dtype),
+        "fortran_order": False,
+        "shape": (len(arrays), *first.shape),
+    }
+    np.lib.format.write_array_header_1_0(handle, header)
+    for array in arrays:
+        if array.shape != first.shape or array.dtype != first.dtype:
+            raise ValueError("faces of one item must share shape and type")
+        handle.write(np.ascontiguousarray(array).data)
 
 
 # ------------------------------------------------------------------ many files
@@ -392,11 +408,35 @@ def _run_local(
     with cf.ProcessPoolExecutor(
         max_workers=min(workers, len(files)), mp_context=ctx, initializer=_worker_init
     ) as pool:
-        futures = {
-            pool.submit(_worker, str(f), str(out), config.to_dict()): i for i, f in enumerate(files)
-        }
+        with _main_not_reimported():  # workers are started by the first submits
+            futures = {
+                pool.submit(_worker, str(f), str(out), config.to_dict()): i
+                for i, f in enumerate(files)
+            }
         for future in cf.as_completed(futures):
             yield futures[future], future.result()
+
+
+@contextlib.contextmanager
+def _main_not_reimported() -> Iterator[None]:
+    """Start spawned workers without re-running the parent's ``__main__`` script.
+
+    A spawned child imports the parent's main script so that functions defined there
+    can be unpickled. The worker function lives here, not there, and when the parent is
+    the ``pedpain`` command that import is the whole CLI (torch, pandas, scikit-learn,
+    matplotlib): about 2 s and some 300 MB per worker before the first frame."""
+    main = sys.modules.get("__main__")
+    saved = {k: getattr(main, k) for k in ("__file__", "__spec__") if hasattr(main, k)}
+    try:
+        for k in saved:
+            if k == "__file__":
+                delattr(main, k)
+            else:
+                setattr(main, k, None)
+        yield
+    finally:
+        for k, v in saved.items():
+            setattr(main, k, v)
 
 
 def _run_ray(

@@ -30,7 +30,7 @@ from pedpain.vision.quality import exposure, luminance, sharpness
 from pedpain.vision.selection import Subject, choose_face
 
 NAN = float("nan")
-CHECK_EVERY = 5  # video frames between landmark-confidence checks while tracking
+CHECK_EVERY = 10  # video frames between landmark-confidence checks while tracking
 
 # Reasons a frame is not valid (frames.csv `reason`).
 REASONS = ("no_face", "wrong_face", "face_too_small", "too_blurred", "too_dark", "too_bright")
@@ -272,9 +272,9 @@ class FaceProcessor:
         """How face-like the aligned face looks to a second detector (MediaPipe short
         range) on 128 px: near 1 for a clear face, lower when occluded or atypical."""
         if self._checker is None:
-            import mediapipe as mp
+            from pedpain.vision.mp_solutions import mediapipe
 
-            self._checker = mp.solutions.face_detection.FaceDetection(
+            self._checker = mediapipe().solutions.face_detection.FaceDetection(
                 model_selection=0, min_detection_confidence=0.05
             )
         small = cv2.resize(raw, (128, 128), interpolation=cv2.INTER_AREA)
