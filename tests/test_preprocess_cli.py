@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 
 from pedpain.vision.pipeline import CONTRACT_FRAME_COLUMNS, FRAME_COLUMNS, ITEM_COLUMNS
@@ -183,3 +184,45 @@ def test_ray_engine_local_cluster(cli, tmp_path: Path) -> None:
         str(folder / "c.mp4"),
         str(folder / "g.jpg"),
     }
+
+
+def test_mediapipe_start_up_chatter_stays_off_stderr(tmp_path: Path) -> None:
+    """MediaPipe's C++ code writes start-up lines straight to file descriptor 2; a user
+    must see only pedpain's own messages (here: none)."""
+    save(tmp_path / "in" / "a.jpg", grace())
+    write_video(tmp_path / "in" / "b.mp4", 1, 25, (320, 240))
+    code = "import sys; from pedpain.cli.main import run; sys.exit(run(sys.argv[1:]))"
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            code,
+            "preprocess",
+            str(tmp_path / "in"),
+            "--out",
+            str(tmp_path / "o"),
+            "--workers",
+            "2",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["valid_frames"] >= 20
+    for noise in ("XNNPACK", "W0000", "absl::InitializeLog", "landmark_projection"):
+        assert noise not in out.stderr, out.stderr
+
+
+def test_mediapipe_results_are_independent_objects() -> None:
+    from pedpain.vision.mp_solutions import mediapipe, quiet
+
+    detector = quiet(lambda: mediapipe().solutions.face_detection.FaceDetection(model_selection=1))
+    try:
+        first = detector.process(grace())
+        second = detector.process(np.zeros((64, 64, 3), np.uint8))
+        assert first.detections and second.detections is None
+    finally:
+        detector.close()

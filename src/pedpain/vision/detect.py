@@ -150,10 +150,12 @@ class MediaPipeDetector:
     name = "mediapipe"
 
     def __init__(self, min_score: float = 0.5, max_levels: int = 2) -> None:
-        from pedpain.vision.mp_solutions import mediapipe
+        from pedpain.vision.mp_solutions import mediapipe, quiet
 
-        self._fd = mediapipe().solutions.face_detection.FaceDetection(
-            model_selection=1, min_detection_confidence=min_score
+        self._fd = quiet(
+            lambda: mediapipe().solutions.face_detection.FaceDetection(
+                model_selection=1, min_detection_confidence=min_score
+            )
         )
         self.max_levels = max_levels
 

@@ -19,14 +19,16 @@ LANDMARK_MARGIN = 1.6  # crop side / landmark bounding box side
 
 class FaceMesh:
     def __init__(self, tracking: bool, min_confidence: float = 0.5) -> None:
-        from pedpain.vision.mp_solutions import mediapipe
+        from pedpain.vision.mp_solutions import mediapipe, quiet
 
-        self._mesh = mediapipe().solutions.face_mesh.FaceMesh(
-            static_image_mode=not tracking,
-            max_num_faces=1,
-            refine_landmarks=False,
-            min_detection_confidence=min_confidence,
-            min_tracking_confidence=min_confidence,
+        self._mesh = quiet(
+            lambda: mediapipe().solutions.face_mesh.FaceMesh(
+                static_image_mode=not tracking,
+                max_num_faces=1,
+                refine_landmarks=False,
+                min_detection_confidence=min_confidence,
+                min_tracking_confidence=min_confidence,
+            )
         )
 
     def landmarks(

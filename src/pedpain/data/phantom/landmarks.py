@@ -7,12 +7,13 @@ because it is slow to import and most callers never need it.
 
 from __future__ import annotations
 
-import os
 import threading
 from functools import lru_cache
 from typing import Any
 
 import numpy as np
+
+from pedpain.vision.mp_solutions import quiet
 
 #: Number of mesh points with refined irises (468 face + 2 x 5 iris points).
 MESH_POINTS = 478
@@ -84,19 +85,18 @@ _local = threading.local()
 
 
 def _mp() -> Any:
-    # Keep MediaPipe's C++ start-up chatter off stderr (our logs go there).
-    os.environ.setdefault("GLOG_minloglevel", "2")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import mediapipe as mp  # slow import, only when a detector is needed
+    from pedpain.vision.mp_solutions import mediapipe  # slow import, only when needed
 
-    return mp
+    return mediapipe()
 
 
 def _mesh_model() -> Any:
     model = getattr(_local, "mesh", None)
     if model is None:
-        model = _mp().solutions.face_mesh.FaceMesh(
-            static_image_mode=True, refine_landmarks=True, max_num_faces=1
+        model = quiet(
+            lambda: _mp().solutions.face_mesh.FaceMesh(
+                static_image_mode=True, refine_landmarks=True, max_num_faces=1
+            )
         )
         _local.mesh = model
     return model
@@ -105,8 +105,10 @@ def _mesh_model() -> Any:
 def _detector_model() -> Any:
     model = getattr(_local, "detector", None)
     if model is None:
-        model = _mp().solutions.face_detection.FaceDetection(
-            model_selection=1, min_detection_confidence=0.5
+        model = quiet(
+            lambda: _mp().solutions.face_detection.FaceDetection(
+                model_selection=1, min_detection_confidence=0.5
+            )
         )
         _local.detector = model
     return model
