@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from pedpain import DISCLAIMER
+from pedpain.core.errors import PedpainError
 from pedpain.core.settings import load_settings
 from pedpain.pipeline.stages import Stage
 
@@ -60,6 +61,11 @@ def _preprocess(sizes: StudySizes):  # type: ignore[no-untyped-def]
             summary = export_manifest(store, export, with_media=True, reason="pedpain demo")
         config = PreprocessConfig(size=128, fps=sizes.video_fps)
         result = run_preprocess([export / "media"], folder / "faces", config, workers=_workers())
+        if result["failed"] or not result["ok"]:
+            raise PedpainError(
+                f"preprocessing failed for {result['failed']} of {result['items']} files "
+                f"({result['ok']} ok); see {folder / 'faces' / 'items.csv'}"
+            )
         return {
             "export": str(export),
             "labels": str(export / "manifest.csv"),

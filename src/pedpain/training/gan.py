@@ -45,6 +45,7 @@ from pedpain.models.gan import (
     generate,
 )
 from pedpain.models.gan_bundle import load_gan_folder, save_gan_folder
+from pedpain.training.chatter import ignore_lightning_chatter
 from pedpain.training.config import DataConfig, ExperimentConfig, SplitConfig, apply_overrides
 from pedpain.training.datamodule import EpochSampler, FaceStore
 from pedpain.training.run import (
@@ -403,8 +404,7 @@ def run_gan(
     )
     last = folder / "checkpoints" / "last.ckpt"
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-        warnings.filterwarnings("ignore", message=".*the number of the training batches.*")
+        ignore_lightning_chatter()
         trainer.fit(module, datamodule=data, ckpt_path=str(last) if last.is_file() else None)
     if not trainer.is_global_zero:
         return {}

@@ -37,6 +37,7 @@ from pedpain.data.splits import (
 )
 from pedpain.models.bundle import load_model_folder, save_model_folder
 from pedpain.models.registry import InputSpec
+from pedpain.training.chatter import ignore_lightning_chatter
 from pedpain.training.config import ExperimentConfig, dump_config
 from pedpain.training.datamodule import (
     FaceDataModule,
@@ -276,8 +277,7 @@ def _run_fold(
     )
     last = folder / "checkpoints" / "last.ckpt"
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-        warnings.filterwarnings("ignore", message=".*the number of the training batches.*")
+        ignore_lightning_chatter()
         trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if last.is_file() else None)
     if not trainer.is_global_zero:
         return FoldResult(fold.name, folder, {}, reused=False)

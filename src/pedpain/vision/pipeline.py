@@ -304,6 +304,7 @@ def preprocess_file(
             ),
             "frames": [],
             "faces": None,
+            "failed": True,
         }
         doc.update(key=key, reused=False, seconds=round(time.perf_counter() - t0, 3))
         return doc  # not cached: a rerun tries again
@@ -550,6 +551,7 @@ def run_preprocess(
         "seconds": round(time.perf_counter() - t0, 3),
         "valid_frames": sum(int(r["valid"]) for r in frames),
         "reused": sum(bool(d.get("reused")) for d in done),
+        "failed": sum(bool(d.get("failed")) for d in done),
         "packed_faces": pack["count"],
         "out": str(out),
     }
