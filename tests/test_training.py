@@ -479,3 +479,27 @@ def test_loader_reads_whole_batches_in_sampler_order():
         == rows["target"].to_numpy()[order].tolist()
     )
     assert batches[0]["weight"].tolist() == [1.0, 1.0] and batches[0]["face"].dtype == torch.uint8
+
+
+def test_labels_skip_unrated_rows_and_need_face_files(tmp_path):
+    from pedpain.training.tables import read_labels
+
+    def labels(text: str) -> Path:
+        path = tmp_path / "labels.csv"
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    # An export without media: `path` is empty, `file` names the faces; one unrated row.
+    got = read_labels(
+        labels("path,file,subject_code,label\n,a.jpg,P01,3\n,b.jpg,P01,\n,c.jpg,P02,7.5\n")
+    )
+    assert got["input"].tolist() == ["a.jpg", "c.jpg"]
+    assert got["subject"].tolist() == ["P01", "P02"] and got["target"].tolist() == [3, 7.5]
+    with pytest.raises(UsageError, match="with-media"):
+        read_labels(labels("path,subject_code,label\n,P01,3\n"))
+    with pytest.raises(UsageError, match="row 3 has no input"):
+        read_labels(labels("input,subject_id,target\na.jpg,P01,3\n ,P02,4\n"))
+    with pytest.raises(UsageError, match="no row has a target"):
+        read_labels(labels("input,subject_id,target\na.jpg,P01,\n"))
+    with pytest.raises(UsageError, match="row 2's target is not a number"):
+        read_labels(labels("input,subject_id,target\na.jpg,P01,severe\n"))

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 import pedpain
 from pedpain.core.errors import UsageError
-from pedpain.core.files import atomic_write_text
+from pedpain.core.files import atomic_write, atomic_write_text
 from pedpain.core.logging import get_logger
 from pedpain.core.progress import track
 from pedpain.models.bundle import FaceScorer, load_model_folder, save_model_folder
@@ -162,7 +162,11 @@ def run_distill(
         }
     )
     out_dir.mkdir(parents=True, exist_ok=True)
-    pred.to_csv(out_dir / "predictions.csv", index=False)
+    with atomic_write(out_dir / "predictions.csv", "w", newline="") as handle:
+        pred.to_csv(handle, index=False)
+    # Before model.json (written last by save_model_folder): a folder that counts as
+    # complete always has its agreement.
+    atomic_write_text(out_dir / "agreement.json", json.dumps(agree, indent=2))
     meta = {
         **meta_base,
         "stage": "distill",
@@ -187,7 +191,6 @@ def run_distill(
     save_model_folder(
         out_dir, student, meta, dump_config(config), table.preprocessing, metrics, card
     )
-    atomic_write_text(out_dir / "agreement.json", json.dumps(agree, indent=2))
     return [FoldResult("distill", out_dir, metrics, reused=False)]
 
 

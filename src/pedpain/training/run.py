@@ -26,6 +26,7 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 import pedpain
 from pedpain.core.errors import UsageError
+from pedpain.core.files import atomic_write
 from pedpain.core.logging import get_logger
 from pedpain.data.splits import (
     Fold,
@@ -191,7 +192,7 @@ def run_experiment(
         folder = out_dir if len(folds) == 1 else out_dir / fold.name
         results.append(_run_fold(config, table, fold, folder, progress))
     if len(folds) > 1:
-        _write_fold_summary(out_dir, results)
+        _write_fold_summary(out_dir, results, config)
     return results
 
 
@@ -294,7 +295,8 @@ def _run_fold(
             "n_synthetic_train": int(len(mixed) - len(fit_rows)),
         }
     )
-    predictions.to_csv(folder / "predictions.csv", index=False)
+    with atomic_write(folder / "predictions.csv", "w", newline="") as handle:
+        predictions.to_csv(handle, index=False)
     meta = {
         "name": config.name,
         "version": config.version,
@@ -411,7 +413,9 @@ def fold_metrics(pred: pd.DataFrame, target_max: float, threshold: float) -> dic
     return out
 
 
-def _write_fold_summary(out_dir: Path, results: list[FoldResult]) -> None:
+def _write_fold_summary(
+    out_dir: Path, results: list[FoldResult], config: ExperimentConfig
+) -> None:
     from pedpain.core.files import atomic_write_text
 
     keys = ("mae", "mse", "pcc", "auc")
@@ -434,8 +438,11 @@ def _write_fold_summary(out_dir: Path, results: list[FoldResult]) -> None:
     ]
     if frames:
         pooled = pd.concat(frames, ignore_index=True)
-        pooled.to_csv(out_dir / "predictions_pooled.csv", index=False)
-        summary["pooled"] = fold_metrics(pooled, results[0].metrics.get("target_max", 16.0), 1.0)
+        with atomic_write(out_dir / "predictions_pooled.csv", "w", newline="") as handle:
+            pooled.to_csv(handle, index=False)
+        summary["pooled"] = fold_metrics(
+            pooled, config.target_max, config.data.pain_threshold
+        )
     atomic_write_text(out_dir / "folds.json", json.dumps(summary, indent=2))
 
 

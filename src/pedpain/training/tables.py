@@ -18,9 +18,12 @@ import numpy as np
 import pandas as pd
 
 from pedpain.core.errors import UsageError
+from pedpain.core.logging import get_logger
 from pedpain.training.config import DataConfig
 from pedpain.training.datamodule import ArrayFaces
 from pedpain.training.run import FaceTable
+
+log = get_logger(__name__)
 
 LABEL_ALIASES = {
     "input": ("input", "path", "media_path", "file"),
@@ -82,6 +85,25 @@ def _pick(frame: pd.DataFrame, role: str, path: Path) -> str:
     raise UsageError(f"{path}: no column for {role} (one of {', '.join(LABEL_ALIASES[role])})")
 
 
+def _blank(column: pd.Series) -> pd.Series:
+    return column.isna() | (column.astype("string").str.strip() == "")
+
+
+def _pick_input(frame: pd.DataFrame, path: Path) -> str:
+    """The first input alias column that names files (an export without media has an
+    empty ``path`` column beside its ``file`` names)."""
+    present = [n for n in LABEL_ALIASES["input"] if n in frame.columns]
+    for name in present:
+        if not _blank(frame[name]).all():
+            return name
+    if present:
+        raise UsageError(
+            f"{path}: column {present[0]!r} is empty in every row; a manifest exported "
+            "without --with-media names no face files (export it with --with-media)"
+        )
+    return _pick(frame, "input", path)
+
+
 def read_labels(path: Path) -> pd.DataFrame:
     if not path.is_file():
         raise UsageError(f"labels file not found: {path}")
@@ -89,11 +111,24 @@ def read_labels(path: Path) -> pd.DataFrame:
         frame = pd.read_csv(path, dtype={"subject_id": str, "subject": str, "subject_code": str})
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise UsageError(f"labels file {path} is not a readable CSV: {exc}") from None
+    raw_target = frame[_pick(frame, "target", path)]
+    unrated = _blank(raw_target)
+    if unrated.all():
+        raise UsageError(f"{path}: no row has a target (are the sessions rated yet?)")
+    if unrated.any():  # e.g. sessions exported before their raters scored them
+        log.warning("%s: %d row(s) without a target skipped", path, int(unrated.sum()))
+        frame = frame[~unrated].reset_index(drop=True)
+        raw_target = raw_target[~unrated].reset_index(drop=True)
+    input_col = _pick_input(frame, path)
+    no_input = _blank(frame[input_col])
+    if no_input.any():
+        line = int(no_input.to_numpy().argmax()) + 2
+        raise UsageError(f"{path}: row {line} has no {input_col} (the face file it labels)")
     out = pd.DataFrame(
         {
-            "input": frame[_pick(frame, "input", path)].astype(str),
+            "input": frame[input_col].astype(str),
             "subject": frame[_pick(frame, "subject_id", path)].astype(str),
-            "target": pd.to_numeric(frame[_pick(frame, "target", path)], errors="coerce"),
+            "target": pd.to_numeric(raw_target, errors="coerce"),
         }
     )
     for col, names in OPTIONAL_ALIASES.items():
@@ -104,8 +139,8 @@ def read_labels(path: Path) -> pd.DataFrame:
         if col in frame.columns and col not in out:
             out[col] = frame[col]
     if out["target"].isna().any():
-        bad = int(out["target"].isna().idxmax()) + 2
-        raise UsageError(f"{path} line {bad}: target is empty or not a number")
+        bad = int(out["target"].isna().to_numpy().argmax()) + 2
+        raise UsageError(f"{path}: row {bad}'s target is not a number")
     if ((out["target"] < 0) | (out["target"] > 10)).any():
         raise UsageError(f"{path}: targets must be on 0-10")
     base = path.parent
