@@ -120,7 +120,7 @@ def run_distill(
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
             steps += 1
             if config.trainer.max_steps > 0 and steps >= config.trainer.max_steps:
                 break

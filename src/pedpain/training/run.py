@@ -413,9 +413,7 @@ def fold_metrics(pred: pd.DataFrame, target_max: float, threshold: float) -> dic
     return out
 
 
-def _write_fold_summary(
-    out_dir: Path, results: list[FoldResult], config: ExperimentConfig
-) -> None:
+def _write_fold_summary(out_dir: Path, results: list[FoldResult], config: ExperimentConfig) -> None:
     from pedpain.core.files import atomic_write_text
 
     keys = ("mae", "mse", "pcc", "auc")
@@ -440,9 +438,7 @@ def _write_fold_summary(
         pooled = pd.concat(frames, ignore_index=True)
         with atomic_write(out_dir / "predictions_pooled.csv", "w", newline="") as handle:
             pooled.to_csv(handle, index=False)
-        summary["pooled"] = fold_metrics(
-            pooled, config.target_max, config.data.pain_threshold
-        )
+        summary["pooled"] = fold_metrics(pooled, config.target_max, config.data.pain_threshold)
     atomic_write_text(out_dir / "folds.json", json.dumps(summary, indent=2))
 
 
