@@ -47,6 +47,7 @@ def test_quick_demo_runs_the_study_pipeline_and_reuses_finished_stages(cli, tmp_
     evaluation = next(s for s in doc["stages"] if s["name"] == "09-evaluate")["summary"]
     report = Path(evaluation["report"])
     assert report.is_file() and "not a medical device" in report.read_text()
+    _assert_opens_in_a_browser_with_every_plot(report)
     assert evaluation["n_subjects"] >= 3
     web = next(s for s in doc["stages"] if s["name"] == "11-webapp")["summary"]
     assert "pedpain serve" in web["command"]
@@ -57,3 +58,26 @@ def test_quick_demo_runs_the_study_pipeline_and_reuses_finished_stages(cli, tmp_
 
     second = cli("demo", "--workdir", str(work), "--quick", "--json")
     assert all(s["reused"] for s in json.loads(second.out)["stages"])
+
+
+def _assert_opens_in_a_browser_with_every_plot(report: Path) -> None:
+    """The report the demo names, in Debian's chromium: every figure decodes and shows."""
+    from test_web_browser import ARGS, CHROMIUM
+
+    if not Path(CHROMIUM).exists():
+        pytest.skip("apt-get install chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = browser.new_page()
+            page.goto(report.resolve().as_uri())
+            sizes = page.eval_on_selector_all(
+                "img", "imgs => imgs.map(i => [i.complete, i.naturalWidth, i.naturalHeight])"
+            )
+            assert page.title()
+        finally:
+            browser.close()
+    assert len(sizes) >= 6, sizes  # ROC, Bland-Altman, scatter, calibration, confusion, forest
+    assert all(done and w > 100 and h > 100 for done, w, h in sizes), sizes
