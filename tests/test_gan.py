@@ -283,6 +283,8 @@ def test_gan_samples_join_the_training_split_only(cli, trained, tmp_path):
     assert "gan" not in pred or (pred["gan"] == 0).all()
     meta = json.loads((tmp_path / "m" / "model.json").read_text())
     assert "synthetic-gan" not in meta["subjects_train"] + meta["subjects_val"]
+    assert meta["gan_faces_train"] == fold["n_synthetic_train"]
+    assert "GAN-generated faces" in (tmp_path / "m" / "model_card.md").read_text()
     assert set(meta["subjects_val"]) | set(meta["subjects_test"]) == set(
         gan.meta["subjects_held_out"]
     )

@@ -319,6 +319,8 @@ def _run_fold(
         "subjects_test": sorted(map(str, test_rows["subject"].unique())),
         "source_model": str(config.source_model) if config.source_model else None,
         "synthetic_data": bool(table.preprocessing.get("synthetic", False)),
+        # GAN-made faces added to the training split (never to validation or test).
+        "gan_faces_train": int(metrics["n_synthetic_train"]),
     }
     save_model_folder(
         folder,
@@ -463,6 +465,11 @@ def model_card(config: ExperimentConfig, meta: dict[str, Any], metrics: dict[str
         f"{len(meta['subjects_train'])} training, {len(meta['subjects_val'])} validation and "
         f"{len(meta['subjects_test'])} test subjects, never shared between sets.",
     ]
+    if meta.get("gan_faces_train"):
+        lines.append(
+            f"- {meta['gan_faces_train']} GAN-generated faces were added to the training "
+            "split only; validation and test hold real (or phantom) faces alone."
+        )
     if synthetic:
         lines.append(
             "- **Trained on synthetic (phantom) data: it proves the software, not "
