@@ -198,8 +198,16 @@ def test_explanation_baseline_heatmap_and_temporal_head(models, media, tmp_path)
     folder = tmp_path / "m"
     shutil.copytree(models["teacher"], folder)
     heat = tmp_path / "heat"
-    with Assessor(folder, backend="torch") as engine:
-        r = engine.assess(media["grace"], baseline=[media["grace"]], heatmap_dir=heat)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2 if threads != 2 else 3)
+    try:
+        caller = torch.get_num_threads()
+        with Assessor(folder, backend="torch", threads=1) as engine:
+            r = engine.assess(media["grace"], baseline=[media["grace"]], heatmap_dir=heat)
+            # Scoring and Grad-CAM ran on one thread; the caller's setting is untouched.
+            assert torch.get_num_threads() == caller
+    finally:
+        torch.set_num_threads(threads)
     assert r.status == "ok"
     ex = r.explanation
     assert ex["baseline_faces"] == 1

@@ -11,8 +11,10 @@ active`` (a folder or a symbolic link to one).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -80,17 +82,35 @@ class ScoringModule(torch.nn.Module):
 class TorchScorer:
     backend = "torch"
 
-    def __init__(self, loaded: LoadedModel, batch: int = 32) -> None:
+    def __init__(self, loaded: LoadedModel, batch: int = 32, threads: int | None = 1) -> None:
         self.module = ScoringModule(loaded).eval()
         self.batch = batch
+        self.threads = threads
 
     @torch.inference_mode()
     def __call__(self, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         outs: list[tuple[np.ndarray, ...]] = []
-        for start in range(0, len(faces), self.batch):
-            chunk = torch.from_numpy(np.ascontiguousarray(faces[start : start + self.batch]))
-            outs.append(tuple(t.float().numpy() for t in self.module(chunk)))
+        with torch_threads(self.threads):
+            for start in range(0, len(faces), self.batch):
+                chunk = torch.from_numpy(np.ascontiguousarray(faces[start : start + self.batch]))
+                outs.append(tuple(t.float().numpy() for t in self.module(chunk)))
         return _concat(outs)
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """PyTorch's intra-op thread count set to ``threads`` inside the block only: the
+    count is process-wide, and a library must not change it for its caller (a training
+    run in the same process would lose its threads and its determinism)."""
+    before = torch.get_num_threads()
+    if not threads or threads == before:
+        yield
+        return
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 class OnnxScorer:
@@ -144,15 +164,13 @@ def onnx_usable(folder: Path, weights_sha: str) -> Path | None:
 def make_scorer(loaded: LoadedModel, backend: Backend = "auto", threads: int | None = 1) -> Scorer:
     """ONNX Runtime when the folder holds a matching export (or when asked), else torch.
 
-    ``threads``: intra-op threads (ONNX Runtime's session; for PyTorch the process-wide
-    ``torch.set_num_threads``). One by default: on a shared bedside computer spinning
+    ``threads``: intra-op threads (ONNX Runtime's session; for PyTorch, set while it
+    scores and restored after). One by default: on a shared bedside computer spinning
     worker threads cost more than they gain; None leaves the libraries' defaults."""
     if backend not in ("auto", "torch", "onnx"):
         raise UsageError(f"unknown backend {backend!r} (torch, onnx or auto)")
-    if threads and backend != "onnx":
-        torch.set_num_threads(threads)
     if backend == "torch":
-        return TorchScorer(loaded)
+        return TorchScorer(loaded, threads=threads)
     path = onnx_usable(loaded.folder, loaded.meta["sha256"])
     if path is None:
         if backend == "onnx":
@@ -160,13 +178,13 @@ def make_scorer(loaded: LoadedModel, backend: Backend = "auto", threads: int | N
                 f"no verified model.onnx in {loaded.folder}: run 'pedpain export onnx "
                 f"--model {loaded.folder} --out {loaded.folder / ONNX_FILE}'"
             )
-        return TorchScorer(loaded)
+        return TorchScorer(loaded, threads=threads)
     try:
         return OnnxScorer(path, threads=threads)
     except ImportError:
         if backend == "onnx":
             raise EnvironmentProblem("onnxruntime is not installed") from None
-        return TorchScorer(loaded)
+        return TorchScorer(loaded, threads=threads)
 
 
 # -------------------------------------------------------------------------------- export

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from pedpain.assess.backend import Backend, make_scorer, resolve_model
+from pedpain.assess.backend import Backend, make_scorer, resolve_model, torch_threads
 from pedpain.assess.explain import explain_geometry, grad_cam, heatmap_png
 from pedpain.assess.pipeline_config import preprocess_config
 from pedpain.assess.quality import (
@@ -90,6 +90,7 @@ class Assessor:
         self.loaded: LoadedModel = load_model_folder(folder)
         self.folder = folder
         self.scorer = make_scorer(self.loaded, backend, threads)
+        self.threads = threads
         self.config = preprocess_config(folder)
         self.thresholds = thresholds or QualityThresholds.for_model(folder)
         meta = self.loaded.meta
@@ -359,7 +360,8 @@ class Assessor:
         assert image is not None
         x = model_input(torch.from_numpy(image[None].copy()), self.loaded.spec)
         self.loaded.net.eval()
-        cam = grad_cam(self.loaded.net, x.contiguous())
+        with torch_threads(self.threads):
+            cam = grad_cam(self.loaded.net, x.contiguous())
         stem = Path(name).stem if name else "frame"
         return heatmap_png(image, cam, Path(folder) / f"{stem}.heatmap.png")
 
