@@ -100,6 +100,14 @@ def test_withdrawal_leaves_no_trace_of_the_childs_faces(dbenv: DbEnv, tmp_path: 
     rows = read_manifest(export / "manifest.csv")
     assert rows and GONE not in {r["subject_code"] for r in rows}
     assert GONE not in (export / "subjects.csv").read_text()
+    summary = json.loads((export / "export.json").read_text())
+    assert summary["items"] == len(rows) and summary["recounted_after_withdrawal"] is True
+    assert (
+        summary["subjects"]
+        == summary["train_subjects"] + summary["test_subjects"]
+        == len((export / "subjects.csv").read_text().splitlines()[1:])
+    )
+    assert GONE not in (export / "export.json").read_text()
     assert not (export / "media" / GONE).exists()
     # The other children are untouched.
     for p in kept_media:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import json
 import os
 import shutil
 import time
@@ -212,7 +213,40 @@ def _drop_manifest_rows(path: Path, column: str, code: str) -> str:
     writer.writeheader()
     writer.writerows(rows)
     atomic_write_text(path, out.getvalue())
+    _refresh_export_summary(path.parent)
     return "rows_removed"
+
+
+def _refresh_export_summary(folder: Path) -> None:
+    """Recount an export's ``export.json`` from its CSV files after rows were removed,
+    so its counts describe what the folder now holds (no code is recorded)."""
+    summary_path = folder / "export.json"
+    if not summary_path.is_file():
+        return
+    try:
+        summary = json.loads(summary_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    if not isinstance(summary, dict):
+        return
+
+    def rows(name: str) -> list[dict[str, str]] | None:
+        try:
+            with (folder / name).open(encoding="utf-8", newline="") as handle:
+                return list(csv.DictReader(handle))
+        except OSError:
+            return None
+
+    items, subjects = rows("manifest.csv"), rows("subjects.csv")
+    if items is not None:
+        summary["items"] = len(items)
+    if subjects is not None:
+        summary["subjects"] = len(subjects)
+        n_test = sum(1 for r in subjects if r.get("split") == "test")
+        summary["train_subjects"] = len(subjects) - n_test
+        summary["test_subjects"] = n_test
+    summary["recounted_after_withdrawal"] = True
+    atomic_write_text(summary_path, json.dumps(summary, indent=2) + "\n")
 
 
 def _leftovers(store: Store, code: str) -> list[str]:
