@@ -12,6 +12,8 @@ model folder's ``agreement.json`` and ``metrics.json`` next to its own accuracy.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,7 @@ import torch.nn.functional as F
 
 import pedpain
 from pedpain.core.errors import UsageError
-from pedpain.core.files import atomic_write, atomic_write_text
+from pedpain.core.files import atomic_write, atomic_write_bytes, atomic_write_text
 from pedpain.core.logging import get_logger
 from pedpain.core.progress import track
 from pedpain.models.bundle import FaceScorer, load_model_folder, save_model_folder
@@ -30,12 +32,37 @@ from pedpain.models.heads import PainHead, PainNet
 from pedpain.models.inputs import model_input
 from pedpain.models.registry import InputSpec, create_backbone
 from pedpain.training.config import ExperimentConfig, dump_config
+from pedpain.training.datamodule import take_faces
 
 log = get_logger(__name__)
 
 
 def _faces(store: Any, index: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.stack([store[int(i)] for i in index]))
+    return torch.from_numpy(take_faces(store, np.asarray(index)))
+
+
+CHECKPOINT = Path("checkpoints") / "distill-last.pt"
+
+
+def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    """The state after a finished epoch, replaced atomically (a kill leaves the last)."""
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def _load_checkpoint(path: Path, digest: str) -> dict[str, Any] | None:
+    if not path.is_file():
+        return None
+    try:
+        state: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # a damaged file: start again rather than stop
+        log.warning("ignoring unreadable distill checkpoint %s (%s)", path, exc)
+        return None
+    if state.get("config_digest") != digest:
+        log.warning("distill checkpoint %s is from another configuration; starting again", path)
+        return None
+    return state
 
 
 @torch.no_grad()
@@ -100,8 +127,22 @@ def run_distill(
     )
     rng = np.random.default_rng(config.train.seed)
     steps = 0
-    history = []
-    for epoch in range(config.train.epochs):
+    history: list[float | None] = []
+    first_epoch = 0
+    checkpoint = out_dir / CHECKPOINT
+    digest = hashlib.sha256(
+        (dump_config(config) + str(teacher.meta.get("sha256")) + table.data_hash()).encode()
+    ).hexdigest()
+    resumed = _load_checkpoint(checkpoint, digest)
+    if resumed is not None:  # a killed run: continue after its last finished epoch
+        student.load_state_dict(resumed["student"])
+        optimiser.load_state_dict(resumed["optimiser"])
+        rng.bit_generator.state = resumed["numpy_rng"]
+        torch.set_rng_state(resumed["torch_rng"])
+        steps, history = int(resumed["steps"]), list(resumed["history"])
+        first_epoch = int(resumed["epoch"]) + 1
+        log.info("distill resumes after epoch %d", first_epoch)
+    for epoch in range(first_epoch, config.train.epochs):
         student.train()
         order = rng.permutation(len(fit_index))
         losses = []
@@ -127,6 +168,19 @@ def run_distill(
         history.append(float(np.mean(losses)) if losses else None)
         if config.trainer.max_steps > 0 and steps >= config.trainer.max_steps:
             break
+        _save_checkpoint(
+            checkpoint,
+            {
+                "epoch": epoch,
+                "steps": steps,
+                "history": history,
+                "student": student.state_dict(),
+                "optimiser": optimiser.state_dict(),
+                "numpy_rng": rng.bit_generator.state,
+                "torch_rng": torch.get_rng_state(),
+                "config_digest": digest,
+            },
+        )
     student.eval()
 
     meta_base = {
