@@ -460,6 +460,8 @@ def test_temporal_head_trains_on_clips_and_assess_can_load_it(tmp_path, trained)
     assert load_model_folder(tmp_path / "t").meta["sha256"] == meta["sha256"]
     head = _load_temporal(tmp_path / "t")
     assert head is not None
+    doc = json.loads((tmp_path / "t" / "temporal.json").read_text())
+    assert doc["experiment"]["stage"] == "temporal" and doc["experiment"]["train"]["epochs"] == 5
     again = run_experiment(config, table, tmp_path / "t")[0]
     assert again.reused
 

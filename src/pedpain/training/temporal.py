@@ -194,8 +194,11 @@ def run_temporal(
         "hidden": HIDDEN,
         "sha256": hashlib.sha256(buffer.getvalue()).hexdigest(),
         "metrics": metrics,
+        # The folder's config.yaml and model.json are the frame model's; this run's own
+        # experiment (data, split, training of the clip head) is kept here.
+        "experiment": config.model_dump(mode="json"),
     }
-    atomic_write_text(out_dir / "temporal.json", json.dumps(doc, indent=2))
+    atomic_write_text(out_dir / "temporal.json", json.dumps(doc, indent=2, default=str))
     return [FoldResult("temporal", out_dir, metrics, reused=False)]
 
 
