@@ -152,6 +152,30 @@ def register_model_run(
         return run.id
 
 
+def register_trained_model(
+    store: Store, labels: str | Path, name: str, folder: str | Path, subject_codes: Iterable[str]
+) -> int | None:
+    """Record a model trained on a manifest this database exported (registered as a
+    derived ``manifest``), so that withdrawing one of its children lists the model.
+
+    Returns the model run's id (the existing one when this folder is registered
+    already), or None when ``labels`` is not one of this database's exports."""
+    labels_path = str(Path(labels).resolve())
+    folder_path = str(Path(folder).resolve())
+    with store.session() as db:
+        exported = db.scalar(
+            select(DerivedArtifact.id)
+            .where(DerivedArtifact.path == labels_path, DerivedArtifact.kind == MANIFEST)
+            .limit(1)
+        )
+        if exported is None:
+            return None
+        existing = db.scalar(select(ModelRun.id).where(ModelRun.path == folder_path).limit(1))
+    if existing is not None:
+        return int(existing)
+    return register_model_run(store, name, subject_codes, folder_path)
+
+
 def _subject_ids(db: DbSession, codes: list[str]) -> dict[str, int]:
     out: dict[str, int] = {}
     for start in range(0, len(codes), 500):
