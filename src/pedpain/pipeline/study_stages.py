@@ -265,8 +265,29 @@ def _webapp(folder: Path, done: dict[str, Any]) -> dict[str, Any]:
     fd = os.open(login_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write("# synthetic demo data only; user password\n" + "\n".join(logins) + "\n")
-    command = " ".join(f"{k}={v}" for k, v in env.items()) + " pedpain serve --port 8000"
+    command = (
+        " ".join(f"{k}={v}" for k, v in env.items()) + f" {_pedpain_command()} serve --port 8000"
+    )
     return {"command": command, "logins": str(login_file), "active_model": str(bedside)}
+
+
+def _pedpain_command() -> str:
+    """How to call this very ``pedpain`` from the user's shell: the plain name when it is
+    on PATH, else its path (``make demo`` runs ``.venv/bin/pedpain``, not on PATH)."""
+    import shutil
+    import sys
+
+    here = Path(sys.executable).parent / "pedpain"
+    found = shutil.which("pedpain")
+    if found is not None and (not here.exists() or Path(found).resolve() == here.resolve()):
+        return "pedpain"
+    if not here.exists():
+        return "pedpain"
+    try:
+        relative = here.relative_to(Path.cwd())
+    except ValueError:
+        return str(here)
+    return str(relative)
 
 
 def _distill(sizes: StudySizes):  # type: ignore[no-untyped-def]
