@@ -49,6 +49,10 @@ def test_quick_demo_runs_the_study_pipeline_and_reuses_finished_stages(cli, tmp_
     assert report.is_file() and "not a medical device" in report.read_text()
     _assert_opens_in_a_browser_with_every_plot(report)
     assert evaluation["n_subjects"] >= 3
+    # The children's models are recorded in the demo database (a withdrawal lists them).
+    for stage in ("06-transfer", "08-distill"):
+        summary = next(s for s in doc["stages"] if s["name"] == stage)["summary"]
+        assert isinstance(summary["model_run"], int), stage
     web = next(s for s in doc["stages"] if s["name"] == "11-webapp")["summary"]
     assert "pedpain serve" in web["command"]
     assert oct(Path(web["logins"]).stat().st_mode & 0o777) == "0o600"

@@ -51,14 +51,8 @@ def _preprocess(sizes: StudySizes):  # type: ignore[no-untyped-def]
         from pedpain.vision.config import PreprocessConfig
         from pedpain.vision.pipeline import run_preprocess
 
-        db = Path(done["03-database"]["database"]).parent.parent
-        settings = load_settings(
-            home=db / "home",
-            database_url=f"sqlite:///{(db / 'home' / 'pedpain.db').resolve()}",
-            key_file=db / "demo-media.key",
-        )
         export = folder / "export"
-        with open_store(settings, actor="pedpain-demo") as store:
+        with open_store(_demo_settings(done), actor="pedpain-demo") as store:
             summary = export_manifest(store, export, with_media=True, reason="pedpain demo")
         config = PreprocessConfig(size=128, fps=sizes.video_fps)
         result = run_preprocess([export / "media"], folder / "faces", config, workers=_workers())
@@ -184,9 +178,38 @@ def _transfer(sizes: StudySizes):  # type: ignore[no-untyped-def]
                 },
             },
         )
-        return _train(config, folder / "model")
+        summary = _train(config, folder / "model")
+        summary["model_run"] = _record_model(done, "demo-transfer-oapc-phantom", folder / "model")
+        return summary
 
     return run
+
+
+def _demo_settings(done: dict[str, Any]):  # type: ignore[no-untyped-def]
+    db = Path(done["03-database"]["database"]).parent.parent
+    return load_settings(
+        home=db / "home",
+        database_url=f"sqlite:///{(db / 'home' / 'pedpain.db').resolve()}",
+        key_file=db / "demo-media.key",
+    )
+
+
+def _record_model(done: dict[str, Any], name: str, folder: Path) -> int | None:
+    """Record a model trained on the demo database's export in that database (as
+    ``pedpain train`` does), so a withdrawal in the demo web app lists it."""
+    import json
+
+    from pedpain.store import open_store
+    from pedpain.store.derived import register_trained_model
+
+    meta = json.loads((folder / "model.json").read_text(encoding="utf-8"))
+    codes = [
+        str(c)
+        for key in ("subjects_train", "subjects_val", "subjects_test")
+        for c in meta.get(key) or []
+    ]
+    with open_store(_demo_settings(done), actor="pedpain-demo") as store:
+        return register_trained_model(store, done["04-preprocess"]["labels"], name, folder, codes)
 
 
 def _gan(sizes: StudySizes):  # type: ignore[no-untyped-def]
@@ -308,6 +331,7 @@ def _distill(sizes: StudySizes):  # type: ignore[no-untyped-def]
             "train": {"batch_size": sizes.batch, "epochs": sizes.transfer_epochs, "lr": 0.001},
         })  # fmt: skip
         summary = _train(config, folder / "model")
+        summary["model_run"] = _record_model(done, "demo-bedside-distilled", folder / "model")
         agreement = folder / "model" / "agreement.json"
         if agreement.is_file():
             import json
