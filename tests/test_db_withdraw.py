@@ -7,17 +7,17 @@ import hashlib
 import io
 import json
 from pathlib import Path
-from types import SimpleNamespace
 
 from PIL import Image
 from sqlalchemy import func, select
 
 from db_fixtures import DbEnv
 from oapc_fixture import CohortSpec
-from pedpain.cli.train import _register_in_study_database
+from pedpain.models.bundle import MODEL_FORMAT
 from pedpain.store import import_cohort, read_manifest, register_derived
 from pedpain.store.derived import register_trained_model
 from pedpain.store.models import AuditEntry, DerivedArtifact, Session, Subject
+from pedpain.training.study_db import record_in_study_database
 
 GONE = "FX-0001"
 KEPT = "FX-0002"
@@ -71,17 +71,22 @@ def _prepare(dbenv: DbEnv, tmp_path: Path, cli) -> tuple[Path, CohortSpec, dict[
         model = dbenv.home / "models" / "t1"
         model.mkdir(parents=True)
         (model / "model.json").write_text(
-            json.dumps({"subjects_train": [GONE, KEPT], "subjects_test": ["FX-0003"]})
+            json.dumps(
+                {
+                    "format": MODEL_FORMAT,
+                    "subjects_train": [GONE, KEPT],
+                    "subjects_test": ["FX-0003"],
+                }
+            )
         )
-        experiment = SimpleNamespace(
-            name="transfer-v1",
-            data=SimpleNamespace(kind="faces", labels=str(export / "manifest.csv")),
-        )
-        results = [SimpleNamespace(folder=model)]
-        run_id = _register_in_study_database(dbenv.settings(), experiment, model, results)
+        labels = export / "manifest.csv"
+        run_id = record_in_study_database(dbenv.settings(), labels, "transfer-v1", model, [model])
         assert run_id is not None and run_id > 0
         # Rerunning the training finds the same record; labels from elsewhere record none.
-        assert _register_in_study_database(dbenv.settings(), experiment, model, results) == run_id
+        assert (
+            record_in_study_database(dbenv.settings(), labels, "transfer-v1", model, [model])
+            == run_id
+        )
         elsewhere = tmp_path / "labels.csv"
         elsewhere.write_text("input,subject_id,target\n")
         assert register_trained_model(store, elsewhere, "other", tmp_path / "m2", [GONE]) is None

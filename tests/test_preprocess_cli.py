@@ -226,3 +226,23 @@ def test_mediapipe_results_are_independent_objects() -> None:
         assert first.detections and second.detections is None
     finally:
         detector.close()
+
+
+def test_a_failure_inside_pedpain_is_exit_1_not_a_rejection(
+    cli, tmp_path: Path, monkeypatch
+) -> None:
+    from pedpain.vision import pipeline
+
+    save(tmp_path / "in" / "a.jpg", grace())
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("simulated bug")
+
+    monkeypatch.setattr(pipeline, "_process", broken)
+    r = cli("preprocess", tmp_path / "in", "--out", tmp_path / "o")
+    assert r.code == 1
+    assert "failed inside pedpain" in r.err.strip().splitlines()[-1]
+    assert "Traceback" not in r.err
+    with (tmp_path / "o" / "items.csv").open(newline="", encoding="utf-8") as handle:
+        (item,) = list(csv.DictReader(handle))
+    assert "processing failed (RuntimeError: simulated bug)" in item["message"]

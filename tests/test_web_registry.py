@@ -9,7 +9,7 @@ import pytest
 
 from pedpain.core.errors import UsageError
 from pedpain.core.settings import load_settings
-from pedpain.models.bundle import sha256_file
+from pedpain.models.bundle import MODEL_FORMAT, sha256_file
 from pedpain.web.engines import active_folder, list_models, set_active
 
 
@@ -21,7 +21,12 @@ def test_only_intact_models_can_be_made_active(tmp_path: Path) -> None:
         folder.mkdir(parents=True)
         (folder / "model.pt").write_bytes(f"weights of {name}".encode())
         sha = sha256_file(folder / "model.pt") if intact else "0" * 64
-        doc = {"name": name, "sha256": sha, "created": "2026-11-26T00:00:00+00:00"}
+        doc = {
+            "format": MODEL_FORMAT,
+            "name": name,
+            "sha256": sha,
+            "created": "2026-11-26T00:00:00+00:00",
+        }
         (folder / "model.json").write_text(json.dumps(doc))
     settings = load_settings(home=home, database_url=f"sqlite:///{home / 'pedpain.db'}")
     assert {m["id"] for m in list_models(settings)} == {"good", "bad"}

@@ -3,7 +3,6 @@ whether its faces help a pain model."""
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import typer
@@ -11,6 +10,7 @@ import typer
 from pedpain import DISCLAIMER
 from pedpain.cli.common import print_json, settings_of
 from pedpain.core.errors import UsageError
+from pedpain.training.chatter import quiet_lightning_logs
 
 app = typer.Typer(
     help="GAN augmentation: synthetic pain faces per level, and whether they help.",
@@ -21,8 +21,7 @@ app = typer.Typer(
 
 def _quiet_lightning(level: str) -> None:
     if level != "debug":
-        for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
-            logging.getLogger(name).setLevel(logging.WARNING)
+        quiet_lightning_logs()
 
 
 def _writable(folder: Path) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from pedpain.cli.common import print_json, settings_of
-from pedpain.core.errors import InputsRejected, UsageError
+from pedpain.core.errors import InputsRejected, PedpainError, UsageError
 from pedpain.core.progress import track
 from pedpain.vision.config import FACE_POLICIES, PreprocessConfig
 from pedpain.vision.detect import available_detectors
@@ -122,6 +122,11 @@ def preprocess(
             f"{summary['items']} inputs: {summary['ok']} usable, {summary['rejected']} "
             f"rejected; {summary['frames_out']} frames ({summary['valid_frames']} valid) "
             f"in {out} [{summary['seconds']:.1f} s]"
+        )
+    if summary["failed"]:  # pedpain itself failed on them: a bug, not bad input
+        raise PedpainError(
+            f"{summary['failed']} of {summary['items']} inputs failed inside pedpain (a bug; "
+            f"'processing failed' in {out / 'items.csv'}; --debug logs the traceback)"
         )
     if summary["rejected"]:
         raise InputsRejected(

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import logging
 import os
 from pathlib import Path
-from typing import Any
 
 import typer
 
@@ -49,8 +47,10 @@ def train(
       pedpain train --config configs/transfer_oapc.yaml source_model=models/source train.epochs=5
       pedpain train --config configs/source_unbc_vgg16.yaml --devices 4 --strategy ddp
     """
+    from pedpain.training.chatter import quiet_lightning_logs
     from pedpain.training.config import load_experiment
     from pedpain.training.run import run_experiment
+    from pedpain.training.study_db import record_in_study_database
     from pedpain.training.tables import load_face_table
 
     settings = settings_of(ctx)
@@ -66,13 +66,16 @@ def train(
     experiment = load_experiment(config, [*(overrides or []), *extra])
     folder = out or experiment.out or settings.home / "models" / experiment.name
     if settings.log_level != "debug":
-        for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
-            logging.getLogger(name).setLevel(logging.WARNING)
+        quiet_lightning_logs()
     table = load_face_table(experiment.data, folder.parent / f".{folder.name}-data")
     results = run_experiment(experiment, table, folder, progress=progress_enabled())
     if os.environ.get("LOCAL_RANK", "0") != "0" or os.environ.get("NODE_RANK", "0") != "0":
         return  # a DDP worker process: rank 0 reports
-    registered = _register_in_study_database(settings, experiment, folder, results)
+    registered = None
+    if experiment.data.kind == "faces" and experiment.data.labels is not None:
+        registered = record_in_study_database(
+            settings, experiment.data.labels, experiment.name, folder, [r.folder for r in results]
+        )
     doc = {
         "model": str(folder),
         "stage": experiment.stage,
@@ -91,46 +94,3 @@ def train(
         )
         typer.echo(f"{r.fold}: {shown} -> {r.folder}{' (reused)' if r.reused else ''}")
     typer.echo(f"Model written to {folder}")
-
-
-def _register_in_study_database(
-    settings: Any, experiment: Any, folder: Path, results: list[Any]
-) -> int | None:
-    """When the labels are a manifest exported from the study database, record the model
-    there with every child whose data it used (training, validation and test: the test
-    children's codes and scores are in its predictions), so a consent withdrawal lists
-    it. No database, or labels from elsewhere: nothing is recorded, nothing fails."""
-    labels = experiment.data.labels
-    if experiment.data.kind != "faces" or labels is None:
-        return None
-    from pedpain.core.errors import PedpainError
-    from pedpain.store import open_store
-    from pedpain.store.derived import register_trained_model
-    from pedpain.store.engine import database_url
-
-    url = database_url(settings)
-    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
-        return None  # no study database here: do not create one
-    codes: set[str] = set()
-    for r in results:
-        meta = _read_model_json(Path(r.folder))
-        for key in ("subjects_train", "subjects_val", "subjects_test"):
-            codes.update(str(c) for c in meta.get(key) or [])
-    try:
-        with open_store(settings, actor=None) as store:
-            return register_trained_model(store, labels, experiment.name, folder, codes)
-    except (PedpainError, OSError) as exc:
-        logging.getLogger(__name__).warning(
-            "the model was not recorded in the study database: %s", exc
-        )
-        return None
-
-
-def _read_model_json(folder: Path) -> dict[str, Any]:
-    import json
-
-    try:
-        doc = json.loads((folder / "model.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return doc if isinstance(doc, dict) else {}

@@ -95,7 +95,8 @@ def _state_bytes(net: PainNet) -> bytes:
     return handle.getvalue()
 
 
-def load_model_folder(folder: str | Path) -> LoadedModel:
+def read_model_meta(folder: str | Path) -> dict[str, Any]:
+    """A model folder's ``model.json``, checked to be one (weights not read)."""
     path = Path(folder)
     meta_file = path / "model.json"
     if not meta_file.is_file():
@@ -104,16 +105,29 @@ def load_model_folder(folder: str | Path) -> LoadedModel:
         meta = json.loads(meta_file.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise EnvironmentProblem(f"model.json in {path} is not valid JSON") from None
-    if meta.get("format") != MODEL_FORMAT:
+    if not isinstance(meta, dict) or meta.get("format") != MODEL_FORMAT:
         raise EnvironmentProblem(f"{path} is not a pedpain model folder")
+    return meta
+
+
+def verify_model_folder(folder: str | Path) -> dict[str, Any]:
+    """``model.json`` after checking that ``model.pt`` matches its checksum."""
+    path = Path(folder)
+    meta = read_model_meta(path)
     weights = path / "model.pt"
     if not weights.is_file():
         raise EnvironmentProblem(f"model weights missing: {weights}")
-    actual = sha256_file(weights)
-    if actual != meta.get("sha256"):
+    if sha256_file(weights) != meta.get("sha256"):
         raise EnvironmentProblem(
             f"model weights in {path} do not match their checksum (altered or damaged file)"
         )
+    return meta
+
+
+def load_model_folder(folder: str | Path) -> LoadedModel:
+    path = Path(folder)
+    meta = verify_model_folder(path)
+    weights = path / "model.pt"
     net = build_from_meta(meta)
     try:
         state = torch.load(weights, map_location="cpu", weights_only=True)

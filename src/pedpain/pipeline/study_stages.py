@@ -83,14 +83,12 @@ def _experiment(folder: Path, doc: dict[str, Any]) -> Path:
 
 
 def _train(config_path: Path, out: Path) -> dict[str, Any]:
-    import logging
-
+    from pedpain.training.chatter import quiet_lightning_logs
     from pedpain.training.config import load_experiment
     from pedpain.training.run import run_experiment
     from pedpain.training.tables import load_face_table
 
-    for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+    quiet_lightning_logs()
     experiment = load_experiment(config_path)
     table = load_face_table(experiment.data, out.parent / f".{out.name}-data")
     results = run_experiment(experiment, table, out)
@@ -186,10 +184,12 @@ def _transfer(sizes: StudySizes):  # type: ignore[no-untyped-def]
 
 
 def _demo_settings(done: dict[str, Any]):  # type: ignore[no-untyped-def]
-    db = Path(done["03-database"]["database"]).parent.parent
+    """The demo database's settings, with absolute paths (also printed for the web app)."""
+    db = Path(done["03-database"]["database"]).parent.parent.resolve()
+    home = db / "home"
     return load_settings(
-        home=db / "home",
-        database_url=f"sqlite:///{(db / 'home' / 'pedpain.db').resolve()}",
+        home=home,
+        database_url=f"sqlite:///{home / 'pedpain.db'}",
         key_file=db / "demo-media.key",
     )
 
@@ -197,19 +197,16 @@ def _demo_settings(done: dict[str, Any]):  # type: ignore[no-untyped-def]
 def _record_model(done: dict[str, Any], name: str, folder: Path) -> int | None:
     """Record a model trained on the demo database's export in that database (as
     ``pedpain train`` does), so a withdrawal in the demo web app lists it."""
-    import json
+    from pedpain.training.study_db import record_in_study_database
 
-    from pedpain.store import open_store
-    from pedpain.store.derived import register_trained_model
-
-    meta = json.loads((folder / "model.json").read_text(encoding="utf-8"))
-    codes = [
-        str(c)
-        for key in ("subjects_train", "subjects_val", "subjects_test")
-        for c in meta.get(key) or []
-    ]
-    with open_store(_demo_settings(done), actor="pedpain-demo") as store:
-        return register_trained_model(store, done["04-preprocess"]["labels"], name, folder, codes)
+    return record_in_study_database(
+        _demo_settings(done),
+        done["04-preprocess"]["labels"],
+        name,
+        folder,
+        [folder],
+        actor="pedpain-demo",
+    )
 
 
 def _gan(sizes: StudySizes):  # type: ignore[no-untyped-def]
@@ -217,13 +214,11 @@ def _gan(sizes: StudySizes):  # type: ignore[no-untyped-def]
     a sample grid per pain level; quick: a few hundred updates, enough to see faces form."""
 
     def run(folder: Path, done: dict[str, Any]) -> dict[str, Any]:
-        import logging
-
+        from pedpain.training.chatter import quiet_lightning_logs
         from pedpain.training.gan import load_gan_config, run_gan
         from pedpain.training.tables import load_face_table
 
-        for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
-            logging.getLogger(name).setLevel(logging.WARNING)
+        quiet_lightning_logs()
         pre = done["04-preprocess"]
         config_path = _experiment(folder, {
             "name": "demo-gan",
@@ -256,16 +251,13 @@ def _webapp(folder: Path, done: dict[str, Any]) -> dict[str, Any]:
     from pedpain.web.accounts import create_user
     from pedpain.web.engines import set_active
 
-    db = Path(done["03-database"]["database"]).parent.parent
-    home = (db / "home").resolve()
+    settings = _demo_settings(done)
+    home = Path(settings.home)
     env = {
         "PEDPAIN_HOME": str(home),
-        "PEDPAIN_DATABASE_URL": f"sqlite:///{home / 'pedpain.db'}",
-        "PEDPAIN_KEY_FILE": str((db / "demo-media.key").resolve()),
+        "PEDPAIN_DATABASE_URL": str(settings.database_url),
+        "PEDPAIN_KEY_FILE": str(settings.key_file),
     }
-    settings = load_settings(
-        home=home, database_url=env["PEDPAIN_DATABASE_URL"], key_file=Path(env["PEDPAIN_KEY_FILE"])
-    )
     models = home / "models"
     models.mkdir(parents=True, exist_ok=True)
     bedside = models / "demo-bedside"
@@ -296,21 +288,18 @@ def _webapp(folder: Path, done: dict[str, Any]) -> dict[str, Any]:
 
 def _pedpain_command() -> str:
     """How to call this very ``pedpain`` from the user's shell: the plain name when it is
-    on PATH, else its path (``make demo`` runs ``.venv/bin/pedpain``, not on PATH)."""
+    the one on PATH, else its path (``make demo`` runs ``.venv/bin/pedpain``, not on PATH)."""
     import shutil
     import sys
 
     here = Path(sys.executable).parent / "pedpain"
     found = shutil.which("pedpain")
-    if found is not None and (not here.exists() or Path(found).resolve() == here.resolve()):
-        return "pedpain"
-    if not here.exists():
+    if not here.exists() or (found is not None and Path(found).resolve() == here.resolve()):
         return "pedpain"
     try:
-        relative = here.relative_to(Path.cwd())
+        return str(here.relative_to(Path.cwd()))
     except ValueError:
         return str(here)
-    return str(relative)
 
 
 def _distill(sizes: StudySizes):  # type: ignore[no-untyped-def]

@@ -150,6 +150,9 @@ def withdraw_subject(
         report.artifacts.append({"path": path_text, "kind": kind, "action": action})
         if kind == SHARD and action == "deleted":
             report.shards_to_rebuild.append(path_text)
+    edited = {Path(a["path"]).parent for a in report.artifacts if a["action"] == "rows_removed"}
+    for export in sorted(edited):  # once per export, after all its tables are edited
+        _refresh_export_summary(export)
     report.models_affected = [{"id": i, "name": n, "path": p} for i, n, p in models]
 
     # 3. Database: the subject and everything that cascades from it; the audit entry.
@@ -213,7 +216,6 @@ def _drop_manifest_rows(path: Path, column: str, code: str) -> str:
     writer.writeheader()
     writer.writerows(rows)
     atomic_write_text(path, out.getvalue())
-    _refresh_export_summary(path.parent)
     return "rows_removed"
 
 

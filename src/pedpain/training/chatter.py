@@ -1,8 +1,16 @@
-"""Lightning warnings that are noise for pedpain's users."""
+"""Lightning warnings and log lines that are noise for pedpain's users."""
 
 from __future__ import annotations
 
+import logging
 import warnings
+
+
+def quiet_lightning_logs() -> None:
+    """Lightning's INFO lines (devices found, parameters, checkpoints) off the console;
+    its warnings stay. Callers skip this under ``--debug``."""
+    for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def ignore_lightning_chatter() -> None:

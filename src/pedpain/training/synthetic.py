@@ -34,6 +34,7 @@ from pedpain.core.files import atomic_write_text
 from pedpain.core.logging import get_logger
 from pedpain.models.gan import generate
 from pedpain.models.gan_bundle import LoadedGan
+from pedpain.training.datamodule import take_faces
 
 log = get_logger(__name__)
 PREFIX = "synthetic-gan-"
@@ -196,8 +197,6 @@ class MixedFaces:
         return face
 
     def batch(self, indices: np.ndarray) -> np.ndarray:
-        from pedpain.training.datamodule import take_faces
-
         idx = np.asarray(indices, dtype=np.int64)
         out = np.empty((len(idx), self.size, self.size, 3), dtype=np.uint8)
         real = idx < self.n_real

@@ -114,9 +114,6 @@ def write_packed(
                     del shard
                     shard = None
             del faces
-        if shard is not None:  # not reached: copy shards are sized to the faces left
-            shard.flush()
-            del shard
         with (build / "index.csv").open("w", newline="", encoding="utf-8") as handle:
             writer = csv.DictWriter(handle, fieldnames=INDEX_COLUMNS)
             writer.writeheader()

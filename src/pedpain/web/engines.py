@@ -17,7 +17,7 @@ from typing import Any
 
 from pedpain.core.errors import EnvironmentProblem, UsageError
 from pedpain.core.settings import Settings
-from pedpain.models.bundle import sha256_file
+from pedpain.models.bundle import verify_model_folder
 
 ACTIVE = "active"
 
@@ -86,12 +86,10 @@ def set_active(settings: Settings, model_id: str) -> Path:
     if model_id not in ids:
         raise UsageError("no such model in the registry")
     root = models_root(settings)
-    weights = root / model_id / "model.pt"
-    if not weights.is_file() or sha256_file(weights) != ids[model_id]["sha256"]:
-        raise UsageError(
-            f"model {model_id}: model.pt is missing or does not match the checksum in "
-            "model.json; it cannot be made active"
-        )
+    try:
+        verify_model_folder(root / model_id)
+    except EnvironmentProblem as exc:
+        raise UsageError(f"{exc}: it cannot be made active") from None
     tmp = root / f".active-{os.getpid()}"
     tmp.unlink(missing_ok=True)
     tmp.symlink_to(model_id)  # relative: the data root can move
