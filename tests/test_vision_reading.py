@@ -55,6 +55,18 @@ def test_exif_orientation_applied(tmp_path: Path) -> None:
     assert np.abs(got.astype(int) - upright).mean() < 5
 
 
+def test_png_exif_orientation_applied(tmp_path: Path) -> None:
+    upright = grace()
+    stored = Image.fromarray(upright).transpose(Image.Transpose.ROTATE_90)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    path = tmp_path / "screen.png"
+    stored.save(path, exif=exif)  # eXIf chunk before the image data
+    got = read_image(path)
+    assert got.shape == upright.shape
+    assert np.abs(got.astype(int) - upright).mean() < 1
+
+
 @pytest.mark.skipif(not HEIF_AVAILABLE, reason="pillow-heif not installed")
 def test_heic_photo(tmp_path: Path) -> None:
     import pillow_heif
@@ -98,13 +110,25 @@ def _png_header_only(width: int, height: int) -> bytes:
     )
 
 
-def test_huge_dimensions_refused_before_decoding(tmp_path: Path) -> None:
+def test_huge_dimensions_refused_before_decoding(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Nothing may decode pixels (Pillow's PNG getexif would: 30 GB for this one).
+    decoded: list[str] = []
+
+    def no_decoding(self: Image.Image) -> None:
+        decoded.append(self.format or "?")
+        raise MemoryError
+
+    monkeypatch.setattr(Image.Image, "load", no_decoding)
+    monkeypatch.setattr("PIL.ImageFile.ImageFile.load", no_decoding)
     path = tmp_path / "bomb.png"
     path.write_bytes(_png_header_only(100_000, 100_000))  # 10 gigapixels in 150 bytes
     assert _status(path) == "too_large"
     path2 = tmp_path / "wide.png"
     path2.write_bytes(_png_header_only(40_000, 10))  # few pixels but an absurd side
     assert _status(path2) == "too_large"
+    assert decoded == []
 
 
 def test_truncated_video_unreadable(tmp_path: Path) -> None:

@@ -127,14 +127,15 @@ def probe_image(path: str | Path, max_megapixels: float, max_side: int) -> Image
             warnings.simplefilter("ignore")
             with Image.open(path) as img:
                 width, height = img.size
-                orientation = _orientation(img)
+                # Dimensions first: reading EXIF may make Pillow decode the pixels.
+                _check_dimensions(width, height, max_megapixels, max_side)
+                orientation = _orientation(img, fmt.format)
     except Image.DecompressionBombError:
         raise MediaRejected("too_large", "image dimensions exceed the decoder's limit") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise MediaRejected(
             "unreadable", f"corrupt or truncated {fmt.format} header ({exc})"
         ) from None
-    _check_dimensions(width, height, max_megapixels, max_side)
     return ImageHeader(fmt.format, width, height, orientation)
 
 
@@ -150,9 +151,20 @@ def _check_dimensions(width: int, height: int, max_megapixels: float, max_side: 
         )
 
 
-def _orientation(img: Image.Image) -> int:
+def _orientation(img: Image.Image, fmt: str) -> int:
+    """The EXIF orientation tag without decoding pixels. A PNG's EXIF is used only when
+    its eXIf chunk comes before the image data (Pillow's ``getexif`` would decode the
+    whole image to look for a later one)."""
     try:
-        value = int(img.getexif().get(0x0112, 1))
+        if fmt == "png":
+            raw = img.info.get("exif")
+            if not raw:
+                return 1
+            exif = Image.Exif()
+            exif.load(raw)
+        else:
+            exif = img.getexif()
+        value = int(exif.get(0x0112, 1))
     except Exception:
         return 1
     return value if 1 <= value <= 8 else 1
