@@ -126,3 +126,71 @@ def test_haar_backend_is_a_full_fallback() -> None:
     assert np.isnan(result.yaw_deg)  # no mesh: no pose beyond roll
     with pytest.raises(ValueError, match="unknown face detector"):
         create_detector("retinaface")
+
+
+def test_landmark_model_regions_agree_whatever_their_turn() -> None:
+    """The same face through regions turned by different angles (the model always sees
+    it level) gives the same landmarks: the region's transform is undone exactly."""
+    from pedpain.vision.landmarks import FaceMesh, Roi, roi_from_landmarks
+
+    img = rotate(grace(), 25.0)
+    result = FaceProcessor(PreprocessConfig()).process_image(img)
+    assert result.landmarks is not None
+    level = roi_from_landmarks(result.landmarks)
+    assert np.degrees(level.angle) == pytest.approx(result.roll_deg, abs=1.0)
+    mesh = FaceMesh()
+    try:
+        ref, presence = mesh.run(img, level)
+        assert presence > 0.9
+        iod = result.iod_px
+        for turn in (-8.0, 8.0):
+            turned = Roi(level.cx, level.cy, level.side, level.angle + np.radians(turn))
+            pts, p = mesh.run(img, turned)
+            assert p > 0.9
+            err = np.linalg.norm(pts[:, :2] - ref[:, :2], axis=1)
+            assert np.median(err) < 0.05 * iod, (turn, np.median(err) / iod)
+        # the landmarks span the face: inter-ocular distance a plausible share of it
+        assert 0.25 < iod / level.side < 0.45
+        # no face in a region of plain background: low presence, no landmarks
+        empty = np.full((480, 640, 3), 120, np.uint8)
+        assert mesh.landmarks(empty, Roi(320, 240, 200)) is None
+    finally:
+        mesh.close()
+
+
+def test_photometric_steps_touch_what_they_say() -> None:
+    """White balance changes colour; denoising and CLAHE change luminance alone, and
+    denoising smooths noise; all off leaves the face untouched."""
+    from pedpain.vision.photometric import normalise_face
+
+    rng = np.random.default_rng(0)
+    face = cv2.resize(grace(), (256, 256), interpolation=cv2.INTER_AREA)
+    face = 50 + 0.6 * face  # mid-tones: RGB does not clip when luminance moves
+    noisy = np.clip(face + rng.normal(0, 6, face.shape), 0, 255).astype(np.uint8)
+    assert np.array_equal(normalise_face(noisy, False, False, False), noisy)
+
+    def ycc(rgb: np.ndarray) -> np.ndarray:
+        return cv2.cvtColor(rgb, cv2.COLOR_RGB2YCrCb).astype(int)
+
+    for denoise_on, clahe in ((True, False), (False, True)):
+        out = normalise_face(noisy, denoise_on, False, clahe)
+        diff = np.abs(ycc(out) - ycc(noisy))
+        assert diff[..., 0].mean() > 0.5  # luminance changed
+        # colour only by rounding (and clipping where a channel saturates)
+        assert diff[..., 1:].mean() < 0.3 and np.percentile(diff[..., 1:], 99) <= 1
+    smooth = normalise_face(noisy, True, False, False)
+    assert np.std(ycc(smooth)[..., 0] - ycc(noisy)[..., 0]) > 1.0
+    # on a flat patch with a step edge: noise goes, the edge stays
+    flat = np.full((64, 64, 3), 90.0)
+    flat[:, 32:] = 170.0
+    grainy = np.clip(flat + rng.normal(0, 6, flat.shape), 0, 255).astype(np.uint8)
+    y_in, y_out = (ycc(x)[..., 0] for x in (grainy, normalise_face(grainy, True, False, False)))
+    inside = (slice(4, 60), slice(4, 28))
+    assert np.std(y_out[inside]) < 0.5 * np.std(y_in[inside])
+    step_in = y_in[:, 34:].mean() - y_in[:, :30].mean()
+    step_out = y_out[:, 34:].mean() - y_out[:, :30].mean()
+    assert step_out == pytest.approx(step_in, rel=0.02)
+    assert np.abs(y_out[:, 33].astype(int) - y_out[:, 30]).mean() > 0.9 * step_in
+    cast = np.clip(noisy * np.array([1.3, 1.0, 0.7]), 0, 255).astype(np.uint8)
+    balanced = normalise_face(cast, False, True, False).reshape(-1, 3).mean(axis=0)
+    assert np.ptp(balanced) < 3.0

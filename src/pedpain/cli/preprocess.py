@@ -34,7 +34,9 @@ def preprocess(
         "largest, or center.",
     ),
     image_format: str = typer.Option("jpg", "--image-format", help="jpg (quality 95) or png."),
-    denoise: bool = typer.Option(True, "--denoise/--no-denoise", help="Bilateral denoising."),
+    denoise: bool = typer.Option(
+        True, "--denoise/--no-denoise", help="Bilateral denoising of luminance."
+    ),
     white_balance: bool = typer.Option(
         True, "--white-balance/--no-white-balance", help="Grey-world white balance."
     ),

@@ -1,82 +1,172 @@
-"""Face-mesh landmarks (468 points) from MediaPipe, computed on a crop around the face.
+"""Face-mesh landmarks (468 points): MediaPipe's face-landmark model, run directly.
 
-Working on a crop (a square of ``CROP_SIDE`` px around a detection or around the previous
-frame's landmarks) is what lets small faces in large frames get landmarks at all: the
-mesh's own detector only sees faces that fill a good part of its input. In tracking mode
-(videos) the crop follows the face and MediaPipe's graph reuses the previous landmarks as
-its region of interest, so no detection runs while the face stays in view.
+The model file is the one the ``mediapipe`` wheel ships
+(``mediapipe/modules/face_landmark/face_landmark.tflite``, the model behind MediaPipe's
+legacy Face Mesh); it is run with the TensorFlow Lite interpreter of ``ai-edge-litert``
+(XNNPACK, one thread per worker) instead of through MediaPipe's solution graph. The
+model is the same; the graph around it costs about as much again as the inference
+(image packets, protobuf results, per-call Python objects), which at video rates was
+the largest single cost of preprocessing.
+
+What the graph did around the model, we do here, the same way:
+- Region of interest: a square around the face, rotated so the eye line is horizontal,
+  ``ROI_SCALE`` x the face's size: from a detection (its box and eye keypoints) or, in
+  videos, from the previous frame's landmarks (tracking: no detection while the face
+  stays in view). The square is warped to the model's 192 x 192 input (area prefilter
+  when it shrinks a large face), values scaled to 0-1.
+- Outputs: 468 (x, y, z) points in input pixels, mapped back through the region's
+  transform (z scaled like x), and a face-presence logit; below ``MIN_PRESENCE``
+  (after the sigmoid) there is no face in the region (a lost track).
+A fresh region from a detection is refined once from its own landmarks (the detector's
+box is looser than the landmark box the model is used to), as MediaPipe's tracking
+would on the next frame.
 """
 
 from __future__ import annotations
 
-import cv2
+import importlib.util
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
 import numpy as np
 
-CROP_SIDE = 192  # the face-mesh model's own input size: a larger crop is only shrunk again
-DETECTION_MARGIN = 2.0  # crop side / detection box side
-LANDMARK_MARGIN = 1.6  # crop side / landmark bounding box side
+from pedpain.vision.align import LEFT_EYE_CORNERS, RIGHT_EYE_CORNERS, warp_face
+
+MODEL_SIDE = 192  # the model's input size
+ROI_SCALE = 1.5  # region side / face size (as MediaPipe's face-mesh graph uses)
+MIN_PRESENCE = 0.5
+MODEL_RELATIVE = Path("modules") / "face_landmark" / "face_landmark.tflite"
+
+
+@dataclass(frozen=True)
+class Roi:
+    """A square region: centre (x, y) in image pixels, side in pixels, and ``angle``
+    (radians) of the face's eye line in the image; the region is rotated by it."""
+
+    cx: float
+    cy: float
+    side: float
+    angle: float = 0.0
+
+    def matrix(self) -> np.ndarray:
+        """2x3 matrix mapping image pixels to the model's input pixels."""
+        k = MODEL_SIDE / max(self.side, 1.0)
+        a, b = k * math.cos(self.angle), k * math.sin(self.angle)
+        half = MODEL_SIDE / 2.0
+        return np.array(
+            [
+                [a, b, -a * self.cx - b * self.cy + half],
+                [-b, a, b * self.cx - a * self.cy + half],
+            ]
+        )
+
+
+def roi_from_box(
+    box: tuple[float, float, float, float],
+    right_eye: np.ndarray | None = None,
+    left_eye: np.ndarray | None = None,
+) -> Roi:
+    """The region around a detection box (x, y, w, h), turned by its eye line if known."""
+    x, y, w, h = box
+    angle = 0.0
+    if right_eye is not None and left_eye is not None:
+        dx, dy = np.asarray(left_eye, float) - np.asarray(right_eye, float)
+        if dx or dy:
+            angle = math.atan2(dy, dx)
+    return Roi(x + w / 2, y + h / 2, ROI_SCALE * max(w, h), angle)
+
+
+def roi_from_landmarks(landmarks: np.ndarray) -> Roi:
+    """The region around landmarks: their bounding box measured along the eye line."""
+    pts = landmarks[:, :2]
+    right = pts[list(RIGHT_EYE_CORNERS)].mean(axis=0)
+    left = pts[list(LEFT_EYE_CORNERS)].mean(axis=0)
+    dx, dy = left - right
+    angle = math.atan2(dy, dx) if (dx or dy) else 0.0
+    c, s = math.cos(angle), math.sin(angle)
+    # Coordinates along (u) and across (v) the eye line.
+    u = pts[:, 0] * c + pts[:, 1] * s
+    v = -pts[:, 0] * s + pts[:, 1] * c
+    u0, u1, v0, v1 = u.min(), u.max(), v.min(), v.max()
+    uc, vc = (u0 + u1) / 2, (v0 + v1) / 2
+    cx, cy = uc * c - vc * s, uc * s + vc * c
+    return Roi(float(cx), float(cy), ROI_SCALE * float(max(u1 - u0, v1 - v0)), angle)
+
+
+def model_path() -> Path:
+    """The face-landmark model inside the installed mediapipe package (not imported)."""
+    spec = importlib.util.find_spec("mediapipe")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("mediapipe is not installed: its face-landmark model is needed")
+    path = Path(next(iter(spec.submodule_search_locations))) / MODEL_RELATIVE
+    if not path.is_file():
+        raise RuntimeError(f"the face-landmark model is missing from mediapipe: {path}")
+    return path
 
 
 class FaceMesh:
-    def __init__(self, tracking: bool, min_confidence: float = 0.5) -> None:
-        from pedpain.vision.mp_solutions import mediapipe, quiet
+    """The face-landmark model in one TFLite interpreter (one per worker process)."""
 
-        self._mesh = quiet(
-            lambda: mediapipe().solutions.face_mesh.FaceMesh(
-                static_image_mode=not tracking,
-                max_num_faces=1,
-                refine_landmarks=False,
-                min_detection_confidence=min_confidence,
-                min_tracking_confidence=min_confidence,
-            )
-        )
+    def __init__(self, threads: int = 1) -> None:
+        from ai_edge_litert.interpreter import Interpreter
 
-    def landmarks(
-        self, rgb: np.ndarray, centre: tuple[float, float], side: float
-    ) -> np.ndarray | None:
-        """(468, 3) landmarks in image pixels (z in the same scale, smaller = nearer) for
-        the face inside the square of ``side`` px around ``centre``; None if none."""
-        k = CROP_SIDE / max(side, 1.0)
-        x0 = centre[0] - side / 2
-        y0 = centre[1] - side / 2
-        to_crop = np.array([[k, 0, -k * x0], [0, k, -k * y0]])
-        interp = cv2.INTER_AREA if k < 0.5 else cv2.INTER_LINEAR
-        if k < 0.5:
-            crop = _area_crop(rgb, x0, y0, side)
-        else:
-            crop = cv2.warpAffine(
-                rgb, to_crop, (CROP_SIDE, CROP_SIDE), flags=interp, borderMode=cv2.BORDER_CONSTANT
-            )
-        result = self._mesh.process(crop)
-        if not result.multi_face_landmarks:
+        from pedpain.vision.mp_solutions import native_stderr_silenced
+
+        with native_stderr_silenced():  # "Created TensorFlow Lite XNNPACK delegate"
+            self._interp: Any = Interpreter(model_path=str(model_path()), num_threads=threads)
+            self._interp.allocate_tensors()
+            inputs = self._interp.get_input_details()
+            outputs = self._interp.get_output_details()
+            self._input = inputs[0]["index"]
+            shape = tuple(inputs[0]["shape"])
+            if shape != (1, MODEL_SIDE, MODEL_SIDE, 3):
+                raise RuntimeError(f"unexpected face-landmark model input {shape}")
+            # The 1404 values (468 x 3) and the one face-presence logit.
+            by_size = {int(np.prod(d["shape"])): d["index"] for d in outputs}
+            if set(by_size) != {1404, 1} or len(outputs) != 2:
+                raise RuntimeError("unexpected face-landmark model outputs")
+            self._marks, self._flag = by_size[1404], by_size[1]
+            self._buffer = np.zeros((1, MODEL_SIDE, MODEL_SIDE, 3), dtype=np.float32)
+            self._interp.set_tensor(self._input, self._buffer)
+            self._interp.invoke()
+
+    def run(self, rgb: np.ndarray, roi: Roi) -> tuple[np.ndarray, float]:
+        """(468, 3) landmarks in image pixels (z in the same scale, smaller = nearer) and
+        the face-presence probability for the face in ``roi``."""
+        matrix = roi.matrix()
+        crop = warp_face(rgb, matrix, MODEL_SIDE)
+        np.multiply(crop, 1.0 / 255.0, out=self._buffer[0], casting="unsafe")
+        self._interp.set_tensor(self._input, self._buffer)
+        self._interp.invoke()
+        raw = self._interp.get_tensor(self._marks).reshape(468, 3).astype(np.float64)
+        logit = float(self._interp.get_tensor(self._flag).reshape(-1)[0])
+        presence = 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, logit))))
+        # Back to image pixels: the inverse of the similarity transform.
+        k = MODEL_SIDE / max(roi.side, 1.0)
+        c, s = math.cos(roi.angle), math.sin(roi.angle)
+        qx = (raw[:, 0] - MODEL_SIDE / 2.0) / k
+        qy = (raw[:, 1] - MODEL_SIDE / 2.0) / k
+        raw[:, 0] = roi.cx + c * qx - s * qy
+        raw[:, 1] = roi.cy + s * qx + c * qy
+        raw[:, 2] /= k
+        return raw, presence
+
+    def landmarks(self, rgb: np.ndarray, roi: Roi, refine: bool = False) -> np.ndarray | None:
+        """Landmarks of the face in ``roi`` (None when the model sees no face there);
+        ``refine`` runs the model a second time on the region of its first landmarks."""
+        points, presence = self.run(rgb, roi)
+        if presence < MIN_PRESENCE:
             return None
-        marks = result.multi_face_landmarks[0].landmark
-        pts = np.array([(p.x, p.y, p.z) for p in marks], dtype=np.float64)
-        pts *= CROP_SIDE
-        pts[:, 0] = pts[:, 0] / k + x0
-        pts[:, 1] = pts[:, 1] / k + y0
-        pts[:, 2] = pts[:, 2] / k
-        return pts
-
-    def reset(self) -> None:
-        self._mesh.reset()
+        if refine:
+            again, presence = self.run(rgb, roi_from_landmarks(points))
+            if presence >= MIN_PRESENCE:
+                points = again
+        return points
 
     def close(self) -> None:
-        self._mesh.close()
-
-
-def _area_crop(rgb: np.ndarray, x0: float, y0: float, side: float) -> np.ndarray:
-    """The square crop shrunk with area averaging (a big face in a big photo), padded
-    with black where it leaves the image."""
-    h, w = rgb.shape[:2]
-    ix0, iy0 = round(x0), round(y0)
-    iside = max(1, round(side))
-    sx0, sy0 = max(0, ix0), max(0, iy0)
-    sx1, sy1 = min(w, ix0 + iside), min(h, iy0 + iside)
-    canvas = np.zeros((iside, iside, 3), dtype=rgb.dtype)
-    if sx1 > sx0 and sy1 > sy0:
-        canvas[sy0 - iy0 : sy1 - iy0, sx0 - ix0 : sx1 - ix0] = rgb[sy0:sy1, sx0:sx1]
-    return cv2.resize(canvas, (CROP_SIDE, CROP_SIDE), interpolation=cv2.INTER_AREA)
+        self._interp = None
 
 
 def landmark_box(landmarks: np.ndarray) -> tuple[float, float, float, float]:

@@ -560,14 +560,15 @@ def run_preprocess(
         "python": sys.version.split()[0],
         "opencv": cv2.__version__,
         "mediapipe": _version_of("mediapipe"),
+        "ai_edge_litert": _version_of("ai-edge-litert"),
         "engine": engine,
         "workers": workers,
         "parameters": config.to_dict(),
         "photometric_steps_in_images": [
             name
             for name, on in (
-                ("bilateral_denoise", config.denoise),
                 ("grey_world_white_balance", config.white_balance),
+                ("bilateral_denoise_luminance", config.denoise),
                 ("clahe_luminance", config.clahe),
             )
             if on

@@ -19,10 +19,10 @@ from pedpain.vision.align import alignment_matrix, eye_centres, roll_degrees, wa
 from pedpain.vision.config import PreprocessConfig
 from pedpain.vision.detect import Detection, FaceDetector, create_detector
 from pedpain.vision.landmarks import (
-    DETECTION_MARGIN,
-    LANDMARK_MARGIN,
     FaceMesh,
     landmark_box,
+    roi_from_box,
+    roi_from_landmarks,
 )
 from pedpain.vision.photometric import normalise_face
 from pedpain.vision.pose import head_pose
@@ -100,8 +100,7 @@ class FaceProcessor:
         )
         # The Haar backend is a full fallback: no MediaPipe at all, eyes from Haar.
         self.use_mesh = self.config.detector == "mediapipe"
-        self._static_mesh: FaceMesh | None = None
-        self._tracking_mesh: FaceMesh | None = None
+        self._mesh: FaceMesh | None = None
         self._checker: Any = None
         self.reset()
 
@@ -115,8 +114,6 @@ class FaceProcessor:
         self._faces = 0
         self._conf = NAN
         self._score = NAN
-        if self._tracking_mesh is not None:
-            self._tracking_mesh.reset()
 
     def process_image(self, rgb: np.ndarray) -> FaceResult:
         """A photo (or any single frame without history)."""
@@ -125,12 +122,7 @@ class FaceProcessor:
             return FaceResult.no_face()
         index, _ = choose_face(dets, self._policy_for_photo(), _size(rgb))
         det = dets[index]
-        landmarks = None
-        if self.use_mesh:
-            if self._static_mesh is None:
-                self._static_mesh = FaceMesh(tracking=False)
-            side = DETECTION_MARGIN * max(det.w, det.h)
-            landmarks = self._static_mesh.landmarks(rgb, det.centre, side)
+        landmarks = self._landmarks_of(rgb, det)
         return self._finish(rgb, det, landmarks, det.score, len(dets), tracked=False, check=True)
 
     def process_frame(self, rgb: np.ndarray) -> FaceResult:
@@ -139,10 +131,7 @@ class FaceProcessor:
         tracking = self.use_mesh and self._track is not None
         if tracking and self._since_detect < self.config.redetect_every:
             assert self._track is not None
-            x, y, w, h = landmark_box(self._track)
-            centre = (x + w / 2, y + h / 2)
-            mesh = self._mesh_for_tracking()
-            landmarks = mesh.landmarks(rgb, centre, LANDMARK_MARGIN * max(w, h))
+            landmarks = self._mesh_model().landmarks(rgb, roi_from_landmarks(self._track))
             if landmarks is not None:
                 self._since_detect += 1
                 self._track = landmarks
@@ -154,9 +143,8 @@ class FaceProcessor:
         return self._detect_frame(rgb)
 
     def close(self) -> None:
-        for mesh in (self._static_mesh, self._tracking_mesh):
-            if mesh is not None:
-                mesh.close()
+        if self._mesh is not None:
+            self._mesh.close()
         if self._checker is not None:
             self._checker.close()
         self.detector.close()
@@ -165,10 +153,18 @@ class FaceProcessor:
     def _policy_for_photo(self) -> str:
         return "largest" if self.config.face_policy == "consistent" else self.config.face_policy
 
-    def _mesh_for_tracking(self) -> FaceMesh:
-        if self._tracking_mesh is None:
-            self._tracking_mesh = FaceMesh(tracking=True)
-        return self._tracking_mesh
+    def _mesh_model(self) -> FaceMesh:
+        if self._mesh is None:
+            self._mesh = FaceMesh()
+        return self._mesh
+
+    def _landmarks_of(self, rgb: np.ndarray, det: Detection) -> np.ndarray | None:
+        """Face-mesh landmarks of a fresh detection (None without the mesh or when the
+        model sees no face in the detection's region)."""
+        if not self.use_mesh:
+            return None
+        roi = roi_from_box(_box(det), det.right_eye, det.left_eye)
+        return self._mesh_model().landmarks(rgb, roi, refine=True)
 
     def _remember(self, box: tuple[float, float, float, float]) -> None:
         x, y, w, h = box
@@ -187,10 +183,7 @@ class FaceProcessor:
             dets, c.face_policy, _size(rgb), self._subject, self._frame, c.wrong_face_jump, memory
         )
         det = dets[index]
-        landmarks = None
-        if self.use_mesh:
-            side = DETECTION_MARGIN * max(det.w, det.h)
-            landmarks = self._mesh_for_tracking().landmarks(rgb, det.centre, side)
+        landmarks = self._landmarks_of(rgb, det)
         if wrong:
             self._track = None  # do not follow someone else; look again next frame
         else:
