@@ -194,3 +194,44 @@ def test_photometric_steps_touch_what_they_say() -> None:
     cast = np.clip(noisy * np.array([1.3, 1.0, 0.7]), 0, 255).astype(np.uint8)
     balanced = normalise_face(cast, False, True, False).reshape(-1, 3).mean(axis=0)
     assert np.ptp(balanced) < 3.0
+
+
+@pytest.mark.parametrize("model_selection", [1, 0])
+def test_blazeface_run_directly_matches_mediapipes_graph(model_selection: int) -> None:
+    """The detectors decoded here (anchors, boxes, keypoints, blending) agree with
+    MediaPipe's own solution graph around the same model files."""
+    from pedpain.vision.detect import FULL_RANGE, SHORT_RANGE, BlazeFace
+    from pedpain.vision.mp_solutions import mediapipe, quiet
+
+    spec = FULL_RANGE if model_selection == 1 else SHORT_RANGE
+    ours = BlazeFace(spec, min_score=0.5)
+    theirs = quiet(
+        lambda: mediapipe().solutions.face_detection.FaceDetection(
+            model_selection=model_selection, min_detection_confidence=0.5
+        )
+    )
+    try:
+        for img in (grace(), astronaut(), rotate(grace(), 30.0), cat()):
+            # At the model's input size (letterboxed when not square) both see the same
+            # pixels, so the results must agree to rounding; larger images are resized
+            # by each in its own way (area averaging here).
+            small = cv2.resize(img, (spec.side, spec.side * 3 // 4), interpolation=cv2.INTER_AREA)
+            for picture, tol, score_tol in ((small, 0.002, 0.002), (img, 0.08, 0.05)):
+                h, w = picture.shape[:2]
+                ref = theirs.process(picture).detections or []
+                got = ours.detect(picture)
+                assert len(got) == len(ref)
+                for r, d in zip(ref, sorted(got, key=lambda g: -g.score), strict=True):
+                    box = r.location_data.relative_bounding_box
+                    kps = np.array([(k.x * w, k.y * h) for k in r.location_data.relative_keypoints])
+                    side = box.width * w
+                    assert d.score == pytest.approx(float(r.score[0]), abs=score_tol)
+                    mine = np.array([d.x, d.y, d.w, d.h])
+                    theirs_box = np.array([box.xmin * w, box.ymin * h, side, box.height * h])
+                    assert np.abs(mine - theirs_box).max() < tol * side + 0.01
+                    assert d.keypoints is not None
+                    assert np.linalg.norm(d.keypoints - kps, axis=1).max() < tol * side + 0.01
+        assert ours.best_score(cat()) == 0.0
+    finally:
+        ours.close()
+        theirs.close()

@@ -1,7 +1,8 @@
 """Face detectors behind one registry: ``create_detector("mediapipe" | "haar")``.
 
-- ``mediapipe``: MediaPipe's full-range face detector. The whole image is seen first,
-  downscaled to 640 px; only when it finds nothing, overlapping tiles at 2x and 4x zoom
+- ``mediapipe``: MediaPipe's full-range face detector (BlazeFace, run directly: see
+  ``pedpain.vision.tflite``). The whole image is seen first, letterboxed to the model's
+  192 px input; only when it finds nothing, overlapping tiles at 2x and 4x zoom
   are searched, so a 150 px face in a 1920x1080 photo is found without paying for tiles
   on ordinary photos.
 - ``haar``: OpenCV's Haar cascade (frontal face) with its eye cascade for the eye
@@ -143,45 +144,162 @@ def tile_grid(width: int, height: int, level: int) -> list[tuple[int, int, int, 
     return [(x, y, tw, th) for y in starts(height, th) for x in starts(width, tw)]
 
 
+@dataclass(frozen=True)
+class BlazeFaceSpec:
+    """One of MediaPipe's BlazeFace detectors: model file, square input side, and its
+    SSD anchor grid (one feature map per stride, that many anchors in each cell; every
+    anchor is a unit square centred on its cell, so boxes are decoded relative to it),
+    and the score below which MediaPipe's graph drops a candidate before blending,
+    whatever confidence the caller asks for."""
+
+    model: str
+    side: int
+    strides: tuple[int, ...]
+    anchors_per_cell: tuple[int, ...]
+    score_floor: float
+
+    def anchors(self) -> np.ndarray:
+        """(N, 2) anchor centres in 0-1, in the model's output order."""
+        out = []
+        for stride, per_cell in zip(self.strides, self.anchors_per_cell, strict=True):
+            grid = self.side // stride
+            ys, xs = np.mgrid[0:grid, 0:grid]
+            centres = np.stack([(xs + 0.5) / grid, (ys + 0.5) / grid], axis=-1).reshape(-1, 2)
+            out.append(np.repeat(centres, per_cell, axis=0))
+        return np.concatenate(out)
+
+
+#: Full range (faces up to ~5 m, 192 px input, 48 x 48 anchors) and short range (faces
+#: within ~2 m, 128 px input, 16 x 16 x 2 + 8 x 8 x 6 anchors), as MediaPipe configures
+#: them.
+FULL_RANGE = BlazeFaceSpec("face_detection_full_range", 192, (4,), (1,), 0.6)
+SHORT_RANGE = BlazeFaceSpec("face_detection_short_range", 128, (8, 16), (2, 6), 0.5)
+BLEND_IOU = 0.3  # overlapping candidates are blended into one detection above this
+
+
+class BlazeFace:
+    """A BlazeFace model run directly: letterboxed input in [-1, 1], boxes and six
+    keypoints (eyes, nose tip, mouth, ear tragions) decoded on the anchors, scores
+    through a sigmoid, overlapping candidates blended (score-weighted mean of their
+    coordinates, the best score kept; BlazeFace's weighted non-maximum suppression)."""
+
+    def __init__(self, spec: BlazeFaceSpec, min_score: float) -> None:
+        from pedpain.vision.tflite import TFLiteModel
+
+        self.spec = spec
+        self.min_score = max(min_score, spec.score_floor)
+        self._model = TFLiteModel(spec.model)
+        if self._model.input_shape != (1, spec.side, spec.side, 3):
+            raise RuntimeError(f"unexpected {spec.model} input {self._model.input_shape}")
+        self._anchors = spec.anchors()
+        self._outputs: dict[int, np.ndarray] = {}
+
+    def best_score(self, rgb: np.ndarray) -> float:
+        """The highest face score anywhere in the image (0 below ``min_score``): the
+        score of the best detection, without decoding any box."""
+        self._infer(rgb)
+        best = float(self._scores().max())
+        return best if best >= self.min_score else 0.0
+
+    def detect(self, rgb: np.ndarray) -> list[Detection]:
+        px, py, k = self._infer(rgb)
+        side = self.spec.side
+        scores = self._scores()
+        keep = np.nonzero(scores >= self.min_score)[0]
+        if keep.size == 0:
+            return []
+        n = len(self._anchors)
+        raw = self._outputs[n * 16].reshape(n, 16)[keep].astype(np.float64)
+        anchors = self._anchors[keep]
+        pts = raw.reshape(-1, 8, 2) / side
+        pts[:, 2:] += anchors[:, None, :]  # keypoints are offsets from the anchor
+        centre = pts[:, 0] + anchors
+        half = pts[:, 1] / 2
+        # Rows of points in canvas pixels: box corners (2) then keypoints (6).
+        points = np.concatenate([(centre - half)[:, None], (centre + half)[:, None], pts[:, 2:]], 1)
+        points = (points * side - (px, py)) / k
+        return [
+            Detection(
+                float(p[0, 0]),
+                float(p[0, 1]),
+                float(p[1, 0] - p[0, 0]),
+                float(p[1, 1] - p[0, 1]),
+                score,
+                p[2].copy(),
+                p[3].copy(),
+                p[2:].copy(),
+            )
+            for score, p in _blend(scores[keep], points)
+            if p[1, 0] - p[0, 0] > 1 and p[1, 1] - p[0, 1] > 1
+        ]
+
+    def _infer(self, rgb: np.ndarray) -> tuple[int, int, float]:
+        """Run the model on the letterboxed image; (pad x, pad y, scale) of the canvas."""
+        side = self.spec.side
+        h, w = rgb.shape[:2]
+        k = side / max(h, w)
+        nw, nh = max(1, round(w * k)), max(1, round(h * k))
+        if (nw, nh) != (w, h):
+            interp = cv2.INTER_AREA if k < 1 else cv2.INTER_LINEAR
+            rgb = cv2.resize(rgb, (nw, nh), interpolation=interp)
+        px, py = (side - nw) // 2, (side - nh) // 2
+        buf = self._model.buffer[0]
+        buf.fill(-1.0)  # black padding
+        region = buf[py : py + nh, px : px + nw]
+        np.multiply(rgb, 1.0 / 127.5, out=region, casting="unsafe")
+        region -= 1.0
+        self._outputs = self._model.run()
+        return px, py, k
+
+    def _scores(self) -> np.ndarray:
+        n = len(self._anchors)
+        logits = np.clip(self._outputs[n].reshape(n).astype(np.float64), -100.0, 100.0)
+        return 1.0 / (1.0 + np.exp(-logits))
+
+    def close(self) -> None:
+        self._model.close()
+
+
+def _blend(scores: np.ndarray, points: np.ndarray) -> list[tuple[float, np.ndarray]]:
+    """Weighted non-maximum suppression on (N, 8, 2) point sets whose first two rows are
+    box corners: each best remaining candidate absorbs those overlapping it."""
+    order = np.argsort(-scores, kind="stable")
+    scores, points = scores[order], points[order]
+    boxes = points[:, :2].reshape(-1, 4)  # x0, y0, x1, y1
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    left = np.ones(len(scores), dtype=bool)
+    out = []
+    for i in range(len(scores)):
+        if not left[i]:
+            continue
+        ix0 = np.maximum(boxes[i, 0], boxes[:, 0])
+        iy0 = np.maximum(boxes[i, 1], boxes[:, 1])
+        ix1 = np.minimum(boxes[i, 2], boxes[:, 2])
+        iy1 = np.minimum(boxes[i, 3], boxes[:, 3])
+        inter = np.clip(ix1 - ix0, 0, None) * np.clip(iy1 - iy0, 0, None)
+        union = areas[i] + areas - inter
+        overlap = np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
+        group = left & (overlap > BLEND_IOU)
+        group[i] = True
+        weights = scores[group]
+        blended = (points[group] * weights[:, None, None]).sum(axis=0) / weights.sum()
+        out.append((float(scores[i]), blended))
+        left &= ~group
+    return out
+
+
 @register_detector("mediapipe")
 class MediaPipeDetector:
-    """MediaPipe full-range face detection with tiling for small faces."""
+    """MediaPipe's full-range face detector (BlazeFace), with tiling for small faces."""
 
     name = "mediapipe"
 
     def __init__(self, min_score: float = 0.5, max_levels: int = 2) -> None:
-        from pedpain.vision.mp_solutions import mediapipe, quiet
-
-        self._fd = quiet(
-            lambda: mediapipe().solutions.face_detection.FaceDetection(
-                model_selection=1, min_detection_confidence=min_score
-            )
-        )
+        self._fd = BlazeFace(FULL_RANGE, min_score)
         self.max_levels = max_levels
 
     def _run(self, rgb: np.ndarray) -> list[Detection]:
-        small, scale = downscale(rgb)
-        h, w = small.shape[:2]
-        result = self._fd.process(np.ascontiguousarray(small))
-        out = []
-        for det in result.detections or []:
-            box = det.location_data.relative_bounding_box
-            kps = np.array(
-                [(k.x * w, k.y * h) for k in det.location_data.relative_keypoints], dtype=float
-            )
-            d = Detection(
-                box.xmin * w,
-                box.ymin * h,
-                box.width * w,
-                box.height * h,
-                float(det.score[0]),
-                kps[0] if len(kps) > 1 else None,
-                kps[1] if len(kps) > 1 else None,
-                kps,
-            )
-            if d.w > 1 and d.h > 1:
-                out.append(d.shifted(0.0, 0.0, scale))
-        return out
+        return self._fd.detect(rgb)
 
     def detect(self, rgb: np.ndarray) -> list[Detection]:
         found = self._run(rgb)

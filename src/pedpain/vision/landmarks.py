@@ -1,14 +1,7 @@
-"""Face-mesh landmarks (468 points): MediaPipe's face-landmark model, run directly.
+"""Face-mesh landmarks (468 points) from MediaPipe's face-landmark model.
 
-The model file is the one the ``mediapipe`` wheel ships
-(``mediapipe/modules/face_landmark/face_landmark.tflite``, the model behind MediaPipe's
-legacy Face Mesh); it is run with the TensorFlow Lite interpreter of ``ai-edge-litert``
-(XNNPACK, one thread per worker) instead of through MediaPipe's solution graph. The
-model is the same; the graph around it costs about as much again as the inference
-(image packets, protobuf results, per-call Python objects), which at video rates was
-the largest single cost of preprocessing.
-
-What the graph did around the model, we do here, the same way:
+The model (``face_landmark.tflite``, the one behind MediaPipe's legacy Face Mesh) runs
+directly (``pedpain.vision.tflite``); what MediaPipe's graph did around it is done here:
 - Region of interest: a square around the face, rotated so the eye line is horizontal,
   ``ROI_SCALE`` x the face's size: from a detection (its box and eye keypoints) or, in
   videos, from the previous frame's landmarks (tracking: no detection while the face
@@ -24,11 +17,8 @@ would on the next frame.
 
 from __future__ import annotations
 
-import importlib.util
 import math
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -37,7 +27,6 @@ from pedpain.vision.align import LEFT_EYE_CORNERS, RIGHT_EYE_CORNERS, warp_face
 MODEL_SIDE = 192  # the model's input size
 ROI_SCALE = 1.5  # region side / face size (as MediaPipe's face-mesh graph uses)
 MIN_PRESENCE = 0.5
-MODEL_RELATIVE = Path("modules") / "face_landmark" / "face_landmark.tflite"
 
 
 @dataclass(frozen=True)
@@ -95,53 +84,24 @@ def roi_from_landmarks(landmarks: np.ndarray) -> Roi:
     return Roi(float(cx), float(cy), ROI_SCALE * float(max(u1 - u0, v1 - v0)), angle)
 
 
-def model_path() -> Path:
-    """The face-landmark model inside the installed mediapipe package (not imported)."""
-    spec = importlib.util.find_spec("mediapipe")
-    if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("mediapipe is not installed: its face-landmark model is needed")
-    path = Path(next(iter(spec.submodule_search_locations))) / MODEL_RELATIVE
-    if not path.is_file():
-        raise RuntimeError(f"the face-landmark model is missing from mediapipe: {path}")
-    return path
-
-
 class FaceMesh:
-    """The face-landmark model in one TFLite interpreter (one per worker process)."""
+    """The face-landmark model (one per worker process)."""
 
     def __init__(self, threads: int = 1) -> None:
-        from ai_edge_litert.interpreter import Interpreter
+        from pedpain.vision.tflite import TFLiteModel
 
-        from pedpain.vision.mp_solutions import native_stderr_silenced
-
-        with native_stderr_silenced():  # "Created TensorFlow Lite XNNPACK delegate"
-            self._interp: Any = Interpreter(model_path=str(model_path()), num_threads=threads)
-            self._interp.allocate_tensors()
-            inputs = self._interp.get_input_details()
-            outputs = self._interp.get_output_details()
-            self._input = inputs[0]["index"]
-            shape = tuple(inputs[0]["shape"])
-            if shape != (1, MODEL_SIDE, MODEL_SIDE, 3):
-                raise RuntimeError(f"unexpected face-landmark model input {shape}")
-            # The 1404 values (468 x 3) and the one face-presence logit.
-            by_size = {int(np.prod(d["shape"])): d["index"] for d in outputs}
-            if set(by_size) != {1404, 1} or len(outputs) != 2:
-                raise RuntimeError("unexpected face-landmark model outputs")
-            self._marks, self._flag = by_size[1404], by_size[1]
-            self._buffer = np.zeros((1, MODEL_SIDE, MODEL_SIDE, 3), dtype=np.float32)
-            self._interp.set_tensor(self._input, self._buffer)
-            self._interp.invoke()
+        self._model = TFLiteModel("face_landmark", threads)
+        if self._model.input_shape != (1, MODEL_SIDE, MODEL_SIDE, 3):
+            raise RuntimeError(f"unexpected face-landmark model input {self._model.input_shape}")
 
     def run(self, rgb: np.ndarray, roi: Roi) -> tuple[np.ndarray, float]:
         """(468, 3) landmarks in image pixels (z in the same scale, smaller = nearer) and
         the face-presence probability for the face in ``roi``."""
-        matrix = roi.matrix()
-        crop = warp_face(rgb, matrix, MODEL_SIDE)
-        np.multiply(crop, 1.0 / 255.0, out=self._buffer[0], casting="unsafe")
-        self._interp.set_tensor(self._input, self._buffer)
-        self._interp.invoke()
-        raw = self._interp.get_tensor(self._marks).reshape(468, 3).astype(np.float64)
-        logit = float(self._interp.get_tensor(self._flag).reshape(-1)[0])
+        crop = warp_face(rgb, roi.matrix(), MODEL_SIDE)
+        np.multiply(crop, 1.0 / 255.0, out=self._model.buffer[0], casting="unsafe")
+        outputs = self._model.run()
+        raw = outputs[468 * 3].reshape(468, 3).astype(np.float64)
+        logit = float(outputs[1].reshape(-1)[0])
         presence = 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, logit))))
         # Back to image pixels: the inverse of the similarity transform.
         k = MODEL_SIDE / max(roi.side, 1.0)
@@ -166,7 +126,7 @@ class FaceMesh:
         return points
 
     def close(self) -> None:
-        self._interp = None
+        self._model.close()
 
 
 def landmark_box(landmarks: np.ndarray) -> tuple[float, float, float, float]:

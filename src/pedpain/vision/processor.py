@@ -265,16 +265,11 @@ class FaceProcessor:
         """How face-like the aligned face looks to a second detector (MediaPipe short
         range) on 128 px: near 1 for a clear face, lower when occluded or atypical."""
         if self._checker is None:
-            from pedpain.vision.mp_solutions import mediapipe, quiet
+            from pedpain.vision.detect import SHORT_RANGE, BlazeFace
 
-            self._checker = quiet(
-                lambda: mediapipe().solutions.face_detection.FaceDetection(
-                    model_selection=0, min_detection_confidence=0.05
-                )
-            )
+            self._checker = BlazeFace(SHORT_RANGE, min_score=0.05)
         small = cv2.resize(raw, (128, 128), interpolation=cv2.INTER_AREA)
-        found = self._checker.process(small).detections or []
-        return max((float(d.score[0]) for d in found), default=0.0)
+        return float(self._checker.best_score(small))
 
 
 def _size(rgb: np.ndarray) -> tuple[int, int]:
