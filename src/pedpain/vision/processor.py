@@ -17,7 +17,7 @@ import numpy as np
 
 from pedpain.vision.align import alignment_matrix, eye_centres, roll_degrees, warp_face
 from pedpain.vision.config import PreprocessConfig
-from pedpain.vision.detect import Detection, FaceDetector, create_detector
+from pedpain.vision.detect import SHORT_RANGE, BlazeFace, Detection, FaceDetector, create_detector
 from pedpain.vision.landmarks import (
     FaceMesh,
     landmark_box,
@@ -101,7 +101,7 @@ class FaceProcessor:
         # The Haar backend is a full fallback: no MediaPipe at all, eyes from Haar.
         self.use_mesh = self.config.detector == "mediapipe"
         self._mesh: FaceMesh | None = None
-        self._checker: Any = None
+        self._checker: BlazeFace | None = None
         self.reset()
 
     # ----------------------------------------------------------------- public
@@ -262,12 +262,11 @@ class FaceProcessor:
         )
 
     def _check_face(self, raw: np.ndarray) -> float:
-        """How face-like the aligned face looks to a second detector (MediaPipe short
-        range) on 128 px: near 1 for a clear face, lower when occluded or atypical."""
+        """How face-like the aligned face looks to a second detector (MediaPipe's short
+        range BlazeFace) on 128 px: near 1 for a clear face, lower when occluded or
+        atypical, 0 below the model's floor of 0.5."""
         if self._checker is None:
-            from pedpain.vision.detect import SHORT_RANGE, BlazeFace
-
-            self._checker = BlazeFace(SHORT_RANGE, min_score=0.05)
+            self._checker = BlazeFace(SHORT_RANGE, min_score=0.0)
         small = cv2.resize(raw, (128, 128), interpolation=cv2.INTER_AREA)
         return float(self._checker.best_score(small))
 
