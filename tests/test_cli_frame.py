@@ -106,3 +106,15 @@ def test_internal_error_is_exit_1_without_traceback(cli, monkeypatch):
     assert result.code == 1
     assert "internal error (RuntimeError: simulated bug)" in result.err
     assert "Traceback" not in result.err
+
+
+def test_the_command_line_starts_without_the_heavy_libraries() -> None:
+    """Every command pays the CLI's import: the evaluation (scikit-learn, SciPy,
+    Matplotlib), training (PyTorch) and MediaPipe load only in the commands using them."""
+    code = (
+        "import sys; from pedpain.cli.main import run; "
+        "print(' '.join(m for m in ('sklearn', 'matplotlib', 'scipy', 'torch', 'mediapipe') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""

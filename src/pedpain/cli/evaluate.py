@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 import yaml
@@ -20,8 +20,10 @@ import yaml
 from pedpain import DISCLAIMER
 from pedpain.cli.common import print_json
 from pedpain.core.errors import EnvironmentProblem, InputsRejected, UsageError
-from pedpain.evaluation import DEFAULT_THRESHOLD, EvaluationResult, Protocol
-from pedpain.evaluation.api import evaluate_predictions_csv
+from pedpain.evaluation.defaults import DEFAULT_THRESHOLD
+
+if TYPE_CHECKING:
+    from pedpain.evaluation.api import EvaluationResult
 
 app = typer.Typer(
     help=(
@@ -152,6 +154,8 @@ def predictions(
       pedpain evaluate predictions docs/examples/predictions_example.csv --out eval/
       pedpain evaluate predictions unbc_loso.csv --out eval-unbc/ --scale-max 16 --threshold 3
     """
+    from pedpain.evaluation.api import Protocol, evaluate_predictions_csv
+
     card = _read_model_card(model_card) if model_card is not None else None
     result = evaluate_predictions_csv(
         csv_path,

@@ -22,6 +22,7 @@ from pedpain.core.files import atomic_write_bytes, atomic_write_text
 from pedpain.core.logging import get_logger
 from pedpain.evaluation import plots
 from pedpain.evaluation.calibration import reliability
+from pedpain.evaluation.defaults import DEFAULT_THRESHOLD
 from pedpain.evaluation.levels import aggregate, available_levels, fold_summary, split_of_folds
 from pedpain.evaluation.metrics import binary_truth
 from pedpain.evaluation.report import render_report
@@ -42,10 +43,6 @@ from pedpain.evaluation.table import CleanTable, clean, read_predictions
 
 log = get_logger(__name__)
 
-#: Used when the table has no ``threshold`` column, no threshold is given and there is no
-#: ``age_months`` to look Table 1 up with: 3/10 is the therapeutic threshold of FLACC, OPS
-#: and NRS, the scales pedpain reports on from 2 months of age.
-DEFAULT_THRESHOLD = 3.0
 CI_METHOD = (
     "subject-level cluster bootstrap ({n} resamples of whole subjects, percentile interval, "
     "seed {seed}); auc_ci95_delong gives DeLong's interval, which treats rows as independent"
