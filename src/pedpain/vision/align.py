@@ -28,9 +28,29 @@ def eye_centres(landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return right, left
 
 
-def roll_degrees(right_eye: np.ndarray, left_eye: np.ndarray) -> float:
+def eye_line_angle(right_eye: np.ndarray, left_eye: np.ndarray) -> float:
+    """Angle (radians) of the eye line, right eye -> left eye; 0 when they coincide."""
     dx, dy = np.asarray(left_eye, float) - np.asarray(right_eye, float)
-    return math.degrees(math.atan2(dy, dx))
+    return math.atan2(dy, dx)
+
+
+def roll_degrees(right_eye: np.ndarray, left_eye: np.ndarray) -> float:
+    return math.degrees(eye_line_angle(right_eye, left_eye))
+
+
+def similarity_matrix(
+    centre: tuple[float, float], angle: float, scale: float, target: tuple[float, float]
+) -> np.ndarray:
+    """2x3 matrix p' = scale * R(-angle) (p - centre) + target: turns a line at ``angle``
+    horizontal, scales, and puts ``centre`` at ``target``."""
+    cx, cy = centre
+    a, b = scale * math.cos(angle), scale * math.sin(angle)
+    return np.array(
+        [
+            [a, b, -a * cx - b * cy + target[0]],
+            [-b, a, b * cx - a * cy + target[1]],
+        ]
+    )
 
 
 def alignment_matrix(
@@ -44,20 +64,12 @@ def alignment_matrix(
     (size/2, eye_y*size), eyes horizontal and ``iod_fraction*size`` apart."""
     r = np.asarray(right_eye, dtype=np.float64)
     le = np.asarray(left_eye, dtype=np.float64)
-    dx, dy = le - r
-    iod = math.hypot(dx, dy)
+    iod = math.hypot(*(le - r))
     if iod <= 0:
         raise ValueError("the two eyes are at the same point")
-    angle = math.atan2(dy, dx)
-    scale = iod_fraction * size / iod
     cx, cy = (r + le) / 2.0
-    a, b = scale * math.cos(angle), scale * math.sin(angle)
-    # p' = s * R(-angle) (p - c) + o
-    return np.array(
-        [
-            [a, b, -a * cx - b * cy + size / 2.0],
-            [-b, a, b * cx - a * cy + eye_y * size],
-        ]
+    return similarity_matrix(
+        (cx, cy), eye_line_angle(r, le), iod_fraction * size / iod, (size / 2.0, eye_y * size)
     )
 
 

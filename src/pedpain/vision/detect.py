@@ -20,6 +20,8 @@ from typing import Protocol
 import cv2
 import numpy as np
 
+from pedpain.vision.tflite import sigmoid
+
 DETECT_SIDE = 640  # images are downscaled to this long side before detection
 MIN_TILE = 256
 
@@ -188,30 +190,24 @@ class BlazeFace:
 
         self.spec = spec
         self.min_score = max(min_score, spec.score_floor)
-        self._model = TFLiteModel(spec.model)
-        if self._model.input_shape != (1, spec.side, spec.side, 3):
-            raise RuntimeError(f"unexpected {spec.model} input {self._model.input_shape}")
+        self._model = TFLiteModel(spec.model, spec.side)
         self._anchors = spec.anchors()
-        self._outputs: dict[int, np.ndarray] = {}
 
     def best_score(self, rgb: np.ndarray) -> float:
         """The highest face score anywhere in the image (0 below ``min_score``): the
         score of the best detection, without decoding any box."""
-        self._infer(rgb)
-        best = float(self._scores().max())
+        scores, _, _ = self._infer(rgb)
+        best = float(scores.max())
         return best if best >= self.min_score else 0.0
 
     def detect(self, rgb: np.ndarray) -> list[Detection]:
-        px, py, k = self._infer(rgb)
+        scores, raw, (px, py, k) = self._infer(rgb)
         side = self.spec.side
-        scores = self._scores()
         keep = np.nonzero(scores >= self.min_score)[0]
         if keep.size == 0:
             return []
-        n = len(self._anchors)
-        raw = self._outputs[n * 16].reshape(n, 16)[keep].astype(np.float64)
         anchors = self._anchors[keep]
-        pts = raw.reshape(-1, 8, 2) / side
+        pts = raw[keep].astype(np.float64).reshape(-1, 8, 2) / side
         pts[:, 2:] += anchors[:, None, :]  # keypoints are offsets from the anchor
         centre = pts[:, 0] + anchors
         half = pts[:, 1] / 2
@@ -233,8 +229,9 @@ class BlazeFace:
             if p[1, 0] - p[0, 0] > 1 and p[1, 1] - p[0, 1] > 1
         ]
 
-    def _infer(self, rgb: np.ndarray) -> tuple[int, int, float]:
-        """Run the model on the letterboxed image; (pad x, pad y, scale) of the canvas."""
+    def _infer(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, tuple[int, int, float]]:
+        """The model on the letterboxed image: (scores (N,), raw regressions (N, 16),
+        (pad x, pad y, scale) of the canvas)."""
         side = self.spec.side
         h, w = rgb.shape[:2]
         k = side / max(h, w)
@@ -248,13 +245,10 @@ class BlazeFace:
         region = buf[py : py + nh, px : px + nw]
         np.multiply(rgb, 1.0 / 127.5, out=region, casting="unsafe")
         region -= 1.0
-        self._outputs = self._model.run()
-        return px, py, k
-
-    def _scores(self) -> np.ndarray:
+        outputs = self._model.run()
         n = len(self._anchors)
-        logits = np.clip(self._outputs[n].reshape(n).astype(np.float64), -100.0, 100.0)
-        return 1.0 / (1.0 + np.exp(-logits))
+        scores = sigmoid(outputs[n].reshape(n))
+        return scores, outputs[n * 16].reshape(n, 16), (px, py, k)
 
     def close(self) -> None:
         self._model.close()
@@ -298,11 +292,8 @@ class MediaPipeDetector:
         self._fd = BlazeFace(FULL_RANGE, min_score)
         self.max_levels = max_levels
 
-    def _run(self, rgb: np.ndarray) -> list[Detection]:
-        return self._fd.detect(rgb)
-
     def detect(self, rgb: np.ndarray) -> list[Detection]:
-        found = self._run(rgb)
+        found = self._fd.detect(rgb)
         h, w = rgb.shape[:2]
         level = 1
         while not found and level <= self.max_levels:
@@ -310,7 +301,7 @@ class MediaPipeDetector:
             if max(tw for _, _, tw, _ in tiles) < MIN_TILE or len(tiles) == 1:
                 break
             for x, y, tw, th in tiles:
-                for d in self._run(rgb[y : y + th, x : x + tw]):
+                for d in self._fd.detect(rgb[y : y + th, x : x + tw]):
                     found.append(d.shifted(x, y, 1.0))
             found = non_max_suppression(found)
             level += 1

@@ -20,9 +20,17 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
-from pedpain.vision.align import LEFT_EYE_CORNERS, RIGHT_EYE_CORNERS, warp_face
+from pedpain.vision.align import (
+    eye_centres,
+    eye_line_angle,
+    similarity_matrix,
+    transform_points,
+    warp_face,
+)
+from pedpain.vision.tflite import sigmoid
 
 MODEL_SIDE = 192  # the model's input size
 ROI_SCALE = 1.5  # region side / face size (as MediaPipe's face-mesh graph uses)
@@ -41,15 +49,9 @@ class Roi:
 
     def matrix(self) -> np.ndarray:
         """2x3 matrix mapping image pixels to the model's input pixels."""
-        k = MODEL_SIDE / max(self.side, 1.0)
-        a, b = k * math.cos(self.angle), k * math.sin(self.angle)
         half = MODEL_SIDE / 2.0
-        return np.array(
-            [
-                [a, b, -a * self.cx - b * self.cy + half],
-                [-b, a, b * self.cx - a * self.cy + half],
-            ]
-        )
+        k = MODEL_SIDE / max(self.side, 1.0)
+        return similarity_matrix((self.cx, self.cy), self.angle, k, (half, half))
 
 
 def roi_from_box(
@@ -61,19 +63,14 @@ def roi_from_box(
     x, y, w, h = box
     angle = 0.0
     if right_eye is not None and left_eye is not None:
-        dx, dy = np.asarray(left_eye, float) - np.asarray(right_eye, float)
-        if dx or dy:
-            angle = math.atan2(dy, dx)
+        angle = eye_line_angle(right_eye, left_eye)
     return Roi(x + w / 2, y + h / 2, ROI_SCALE * max(w, h), angle)
 
 
 def roi_from_landmarks(landmarks: np.ndarray) -> Roi:
     """The region around landmarks: their bounding box measured along the eye line."""
     pts = landmarks[:, :2]
-    right = pts[list(RIGHT_EYE_CORNERS)].mean(axis=0)
-    left = pts[list(LEFT_EYE_CORNERS)].mean(axis=0)
-    dx, dy = left - right
-    angle = math.atan2(dy, dx) if (dx or dy) else 0.0
+    angle = eye_line_angle(*eye_centres(landmarks))
     c, s = math.cos(angle), math.sin(angle)
     # Coordinates along (u) and across (v) the eye line.
     u = pts[:, 0] * c + pts[:, 1] * s
@@ -90,28 +87,21 @@ class FaceMesh:
     def __init__(self, threads: int = 1) -> None:
         from pedpain.vision.tflite import TFLiteModel
 
-        self._model = TFLiteModel("face_landmark", threads)
-        if self._model.input_shape != (1, MODEL_SIDE, MODEL_SIDE, 3):
-            raise RuntimeError(f"unexpected face-landmark model input {self._model.input_shape}")
+        self._model = TFLiteModel("face_landmark", MODEL_SIDE, threads)
 
     def run(self, rgb: np.ndarray, roi: Roi) -> tuple[np.ndarray, float]:
         """(468, 3) landmarks in image pixels (z in the same scale, smaller = nearer) and
         the face-presence probability for the face in ``roi``."""
-        crop = warp_face(rgb, roi.matrix(), MODEL_SIDE)
+        matrix = roi.matrix()
+        crop = warp_face(rgb, matrix, MODEL_SIDE)
         np.multiply(crop, 1.0 / 255.0, out=self._model.buffer[0], casting="unsafe")
         outputs = self._model.run()
-        raw = outputs[468 * 3].reshape(468, 3).astype(np.float64)
-        logit = float(outputs[1].reshape(-1)[0])
-        presence = 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, logit))))
-        # Back to image pixels: the inverse of the similarity transform.
-        k = MODEL_SIDE / max(roi.side, 1.0)
-        c, s = math.cos(roi.angle), math.sin(roi.angle)
-        qx = (raw[:, 0] - MODEL_SIDE / 2.0) / k
-        qy = (raw[:, 1] - MODEL_SIDE / 2.0) / k
-        raw[:, 0] = roi.cx + c * qx - s * qy
-        raw[:, 1] = roi.cy + s * qx + c * qy
-        raw[:, 2] /= k
-        return raw, presence
+        points = outputs[468 * 3].reshape(468, 3).astype(np.float64)
+        presence = float(sigmoid(outputs[1].reshape(-1))[0])
+        # Back to image pixels through the inverse of the region's transform.
+        points[:, :2] = transform_points(cv2.invertAffineTransform(matrix), points)
+        points[:, 2] *= max(roi.side, 1.0) / MODEL_SIDE
+        return points, presence
 
     def landmarks(self, rgb: np.ndarray, roi: Roi, refine: bool = False) -> np.ndarray | None:
         """Landmarks of the face in ``roi`` (None when the model sees no face there);

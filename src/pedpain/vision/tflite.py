@@ -43,10 +43,16 @@ def mediapipe_model(name: str) -> Path:
     return path
 
 
-class TFLiteModel:
-    """One model in one interpreter: a float32 NHWC input, outputs by their size."""
+def sigmoid(logits: np.ndarray) -> np.ndarray:
+    """Scores from the models' logits (clipped as MediaPipe does, so exp cannot overflow)."""
+    return 1.0 / (1.0 + np.exp(-np.clip(np.asarray(logits, dtype=np.float64), -100.0, 100.0)))
 
-    def __init__(self, name: str, threads: int = 1) -> None:
+
+class TFLiteModel:
+    """One model in one interpreter: a float32 ``side`` x ``side`` RGB input (checked),
+    outputs by their size."""
+
+    def __init__(self, name: str, side: int, threads: int = 1) -> None:
         from ai_edge_litert.interpreter import Interpreter
 
         with native_stderr_silenced():  # "INFO: Created TensorFlow Lite XNNPACK delegate"
@@ -56,11 +62,13 @@ class TFLiteModel:
             self._interp.allocate_tensors()
             (inp,) = self._interp.get_input_details()
             self._input = inp["index"]
-            self.input_shape: tuple[int, ...] = tuple(int(v) for v in inp["shape"])
+            shape = tuple(int(v) for v in inp["shape"])
+            if shape != (1, side, side, 3):
+                raise RuntimeError(f"unexpected input {shape} of the {name} model")
             self._outputs = {
                 int(np.prod(d["shape"])): d["index"] for d in self._interp.get_output_details()
             }
-            self.buffer = np.zeros(self.input_shape, dtype=np.float32)
+            self.buffer = np.zeros(shape, dtype=np.float32)
             self.run()  # XNNPACK prepares on the first call: a quiet warm-up
 
     def run(self) -> dict[int, np.ndarray]:
