@@ -246,3 +246,21 @@ def test_a_failure_inside_pedpain_is_exit_1_not_a_rejection(
     with (tmp_path / "o" / "items.csv").open(newline="", encoding="utf-8") as handle:
         (item,) = list(csv.DictReader(handle))
     assert "processing failed (RuntimeError: simulated bug)" in item["message"]
+
+
+def test_missing_face_model_is_one_environment_error(cli, tmp_path: Path, monkeypatch) -> None:
+    """A broken installation stops the run once (exit 4, one line), before any file is
+    processed, instead of failing every file the same way."""
+    from pedpain.vision import tflite
+
+    save(tmp_path / "in" / "a.jpg", grace())
+    save(tmp_path / "in" / "b.jpg", grace())
+    models = dict(tflite.MEDIAPIPE_MODELS, face_landmark=Path("modules/nowhere/gone.tflite"))
+    monkeypatch.setattr(tflite, "MEDIAPIPE_MODELS", models)
+    r = cli("preprocess", tmp_path / "in", "--out", "o")
+    assert r.code == 4
+    lines = r.err.strip().splitlines()
+    assert len(lines) == 1 and "gone.tflite" in lines[0], r.err
+    assert not Path("o/items.csv").exists()
+    # the Haar backend needs none of them
+    assert cli("preprocess", tmp_path / "in", "--out", "o", "--detector", "haar").code == 0

@@ -522,6 +522,10 @@ def run_preprocess(
     except OSError as exc:
         raise UsageError(f"cannot create output folder {out}: {exc.strerror or exc}") from None
     _clean_leftovers(out)
+    if config.detector == "mediapipe":
+        from pedpain.vision.tflite import check_face_models
+
+        check_face_models()
     if engine == "ray":
         stream = _run_ray(files, out, config, workers)
     elif engine == "local":

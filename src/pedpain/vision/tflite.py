@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from pedpain.core.errors import EnvironmentProblem
 from pedpain.vision.mp_solutions import native_stderr_silenced
 
 #: Model files inside the installed mediapipe package.
@@ -36,11 +37,27 @@ def mediapipe_model(name: str) -> Path:
     """The path of one of MediaPipe's model files (mediapipe is located, not imported)."""
     spec = importlib.util.find_spec("mediapipe")
     if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("mediapipe is not installed: pedpain uses the face models it ships")
+        raise EnvironmentProblem(
+            "mediapipe is not installed: pedpain uses the face models it ships "
+            "(pip install mediapipe==0.10.21)"
+        )
     path = Path(next(iter(spec.submodule_search_locations))) / MEDIAPIPE_MODELS[name]
     if not path.is_file():
-        raise RuntimeError(f"a face model is missing from the mediapipe package: {path}")
+        raise EnvironmentProblem(f"a face model is missing from the mediapipe package: {path}")
     return path
+
+
+def check_face_models() -> None:
+    """Every model file and the interpreter are there (EnvironmentProblem, one line,
+    otherwise): checked once before a batch, so a broken installation is one error and
+    not the same failure for every file."""
+    for name in MEDIAPIPE_MODELS:
+        mediapipe_model(name)
+    if importlib.util.find_spec("ai_edge_litert") is None:
+        raise EnvironmentProblem(
+            "ai-edge-litert is not installed: it runs the face models "
+            "(pip install ai-edge-litert==2.3.0)"
+        )
 
 
 def sigmoid(logits: np.ndarray) -> np.ndarray:
