@@ -66,8 +66,9 @@ def preprocess(
 
     Exit codes: 0 all inputs usable (multiple_faces is usable, flagged for a check);
     3 some inputs rejected (no_face, low_quality, unreadable, too_large, unsupported),
-    the rest written; 2 bad usage; 1 pedpain itself failed on an input (a bug:
-    items.csv says "processing failed", a rerun retries it).
+    the rest written; 2 bad usage; 4 a face model or the TFLite interpreter is missing
+    (nothing processed); 1 pedpain itself failed on an input (a bug: items.csv says
+    "processing failed", a rerun retries it).
 
     \b
     Examples:
