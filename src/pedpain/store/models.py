@@ -150,6 +150,13 @@ class Session(Base):
     rater_spread: Mapped[float | None] = mapped_column(Float)
     n_ratings: Mapped[int] = mapped_column(Integer, default=0)
     needs_adjudication: Mapped[bool] = mapped_column(Boolean, default=False)
+    # True: the nurse's BPS was entered before the AI score of this session was shown;
+    # False: the AI was on screen first; None: unknown (imported data, no BPS yet).
+    bps_blind_to_ai: Mapped[bool | None] = mapped_column(Boolean)
+    # A voided session is kept (audit) but excluded from every count, queue and export.
+    voided_at: Mapped[datetime | None] = mapped_column(DateTime)
+    voided_by: Mapped[str | None] = mapped_column(String(100))
+    void_reason: Mapped[str | None] = mapped_column(Text)
 
     subject: Mapped[Subject] = relationship(back_populates="sessions")
     media: Mapped[list[Media]] = relationship(
@@ -202,6 +209,11 @@ class Rating(Base):
     raw_score: Mapped[float] = mapped_column(Float)
     normalised: Mapped[float] = mapped_column(Float)
     blinded: Mapped[bool] = mapped_column(Boolean, default=False)
+    # An adjudication is a rating beyond the set of 3, given by a researcher with a reason;
+    # it settles a disputed session instead of silently moving the mean.
+    adjudication: Mapped[bool] = mapped_column(Boolean, default=False)
+    adjudication_reason: Mapped[str | None] = mapped_column(Text)
+    rated_at: Mapped[datetime | None] = mapped_column(DateTime)
     session: Mapped[Session] = relationship(back_populates="ratings")
 
 
@@ -290,6 +302,33 @@ class AuditEntry(Base):
     target: Mapped[str | None] = mapped_column(Text)
     reason: Mapped[str | None] = mapped_column(Text)
     detail: Mapped[str | None] = mapped_column(Text)  # JSON
+
+
+class Correction(Base):
+    """One correction of recorded study data: which record and field, the old and new
+    value (JSON), who, when and why. Corrections are never edited or deleted by hand; the
+    row goes only with the child (consent withdrawal erases everything recorded about it).
+
+    ``entity`` is ``subject`` (an enrolment field), ``session`` (``voided`` or
+    ``subject`` when a session moves to the right child) or ``rating`` (a rater amending
+    their own score); ``entity_key`` is the subject, session code or ``SESSION/RATER``.
+    """
+
+    __tablename__ = "correction"
+    __table_args__ = (Index("ix_correction_entity", "entity", "entity_key"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    actor: Mapped[str] = mapped_column(String(100))
+    subject_id: Mapped[int | None] = mapped_column(
+        ForeignKey("subject.id", ondelete="CASCADE"), index=True
+    )
+    subject_code: Mapped[str] = mapped_column(String(32))
+    entity: Mapped[str] = mapped_column(String(16))  # subject | session | rating
+    entity_key: Mapped[str] = mapped_column(String(160))
+    field: Mapped[str] = mapped_column(String(64))
+    old_value: Mapped[str | None] = mapped_column(Text)  # JSON
+    new_value: Mapped[str | None] = mapped_column(Text)  # JSON
+    reason: Mapped[str] = mapped_column(Text)
 
 
 # The web application's tables live on the same Base (migration 0002); importing them here
