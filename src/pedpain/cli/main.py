@@ -16,6 +16,7 @@ import typer
 from pedpain import DISCLAIMER, __version__
 from pedpain.cli import assess as assess_cmd
 from pedpain.cli import augment as augment_cmd
+from pedpain.cli import correct as correct_cmd
 from pedpain.cli import db as db_cmd
 from pedpain.cli import demo as demo_cmd
 from pedpain.cli import evaluate as evaluate_cmd
@@ -95,6 +96,7 @@ app.command("assess")(assess_cmd.assess)
 app.add_typer(export_cmd.app, name="export")
 app.command("serve")(serve_cmd.serve)
 app.add_typer(users_cmd.app, name="users")
+app.add_typer(correct_cmd.app, name="correct")
 
 
 def _debug_requested(args: list[str]) -> bool:
