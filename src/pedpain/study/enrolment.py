@@ -211,7 +211,7 @@ def get_subject(store: Store, code: str) -> Subject:
     from pedpain.store.models import Session
 
     if not is_subject_code(code):
-        raise NotFound(f"no child {code!r}")
+        raise NotFound("no such child")
     with store.session() as db:
         subject = db.scalar(
             select(Subject)
@@ -219,7 +219,7 @@ def get_subject(store: Store, code: str) -> Subject:
             .options(selectinload(Subject.sessions).selectinload(Session.media))
         )
     if subject is None:
-        raise NotFound(f"no child {code!r}")
+        raise NotFound("no such child")
     return subject
 
 
