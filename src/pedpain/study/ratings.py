@@ -59,7 +59,8 @@ def rater_queue(store: Store, rater: str, limit: int = 100) -> list[dict[str, An
 
 def recompute(db: Any, session_id: int) -> None:
     """The session's label and counts from its ratings, under the complete-set rule."""
-    regular, adjudications = [], []
+    regular: list[float] = []
+    adjudications: list[float] = []
     for value, adjudication in db.execute(
         select(Rating.normalised, Rating.adjudication).where(Rating.session_id == session_id)
     ):
