@@ -64,7 +64,10 @@ def test_a_phantom_cohort_imports_and_screening_matches_its_truth(
     assert set(logged) == ineligible
     for code in ineligible:
         assert VIOLATION_CODES[truth[code]["violation"]] in logged[code], code
-    assert stats["reliability"]["icc_2_k"] is not None
+    rel = stats["reliability"]
+    # The phantom draws 3 of 6 raters per session: raters vary, so one-way (case 1).
+    assert rel["model"] == "one-way" and rel["icc"] == "ICC(1,k)" and rel["icc_k"] is not None
+    assert rel["design"] == "varying" and rel["icc_2_k"] is None
     assert stats["synthetic"] is True
 
     # Importing again changes nothing.

@@ -179,7 +179,11 @@ def test_nurse_rater_researcher_journey(env: WebEnv, server: LiveServer, browser
     stored = [p for p in (env.home / "media").rglob("*") if p.is_file() and p.name in shas]
     assert len(stored) == 4
     page = _page(browser, server, "remy")
-    assert "Cohort dashboard" in page.content() and "ICC(2,k)" in page.content()
+    assert (
+        "Cohort dashboard" in page.content()
+        and "ICC" in page.content()
+        and "Model:" in page.content()
+    )
     _shot(page, "07-dashboard")
     page.get_by_role("link", name="Models").click()
     assert "ui-test" in page.content() and "active" in page.content()

@@ -118,7 +118,11 @@ def import_(
 
 @app.command("stats")
 def stats(ctx: typer.Context, actor: str | None = ACTOR, as_json: bool = JSON) -> None:
-    """Counts, screening rejections, labels and inter-rater reliability (ICC(2,k)).
+    """Counts, screening rejections, labels and inter-rater reliability (ICC).
+
+    The ICC's model follows the design: two-way (ICC(2,k)) when the same raters scored
+    every session, one-way (ICC(1,k), Shrout & Fleiss case 1) when raters vary; every
+    session with at least 2 ratings counts. Exit codes: 0 ok, 4 database unreachable.
 
     \b
     Examples:
@@ -148,17 +152,21 @@ def stats(ctx: typer.Context, actor: str | None = ACTOR, as_json: bool = JSON) -
         f"Media: {m['photos']} photos ({m['photos_below_20mp']} below 20 MP), {m['videos']} videos"
     )
     typer.echo(f"Ratings: {doc['ratings']['total']}; self-reports: {doc['self_reports']}")
-    icc = rel["icc_2_k"]
+    icc = rel["icc_k"]
     if icc is None:
         typer.echo("Inter-rater reliability: not enough rated sessions")
     else:
-        lo, hi = rel["icc_2_k_ci95"]
+        ci = rel["icc_k_ci95"]
+        interval = f"[{ci[0]:.4f}, {ci[1]:.4f}]" if ci else "(no interval)"
         typer.echo(
-            f"Inter-rater reliability ICC(2,k) = {icc:.3f} [{lo:.2f}, {hi:.2f}] over "
-            f"{rel['n_sessions']} sessions, {rel['n_raters']} raters ({rel['design']})"
+            f"Inter-rater reliability {rel['icc']} = {icc:.4f} {interval} (k = {rel['k']:.2f}) "
+            f"over {rel['n_sessions']} sessions, {rel['n_raters']} raters ({rel['design']})"
         )
+        typer.echo(f"  model: {rel['model_label']}; method: {rel['method_label']}")
         for r in rel["per_rater"][:20]:
             typer.echo(f"  rater {r['rater']}: n={r['n']} bias {r['bias']:+.2f}")
+    for warning in rel["warnings"]:
+        typer.echo(f"  reliability warning: {warning}")
     typer.echo(DISCLAIMER)
 
 

@@ -151,6 +151,8 @@ def run(argv: list[str] | None = None) -> int:
             "with the output of the same command run with --debug"
         )
         return EXIT_BUG
+    if result == 130:  # Typer turns Ctrl-C into a silent Exit(130): say why we stopped
+        _fail("interrupted")
     return result if isinstance(result, int) else 0
 
 

@@ -54,7 +54,8 @@ def import_into_demo_db(folder: Path, cohort: Path) -> dict[str, Any]:
         stats = collect_stats(store, reason="pedpain demo")
         manifest = export_manifest(store, folder / "manifest", reason="pedpain demo")
     stats_path = folder / "stats.json"
-    atomic_write_text(stats_path, json.dumps(stats, indent=2, default=str) + "\n")
+    # allow_nan=False: reliability reports null, never NaN, for what it cannot compute.
+    atomic_write_text(stats_path, json.dumps(stats, indent=2, default=str, allow_nan=False) + "\n")
     return {
         "cohort": str(cohort),
         "database": str(folder / "home" / "pedpain.db"),
@@ -66,6 +67,9 @@ def import_into_demo_db(folder: Path, cohort: Path) -> dict[str, Any]:
         "sessions": stats["sessions"]["total"],
         "media": stats["media"]["photos"] + stats["media"]["videos"],
         "icc_2_k": stats["reliability"]["icc_2_k"],
+        "icc": stats["reliability"]["icc"],
+        "icc_k": stats["reliability"]["icc_k"],
+        "icc_model": stats["reliability"]["model"],
         "rejected_rows": len(report.errors),
         "manifest_items": manifest["items"],
         "disclaimer": DISCLAIMER,

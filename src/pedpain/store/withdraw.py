@@ -5,6 +5,11 @@ registered derived artefact), then one database transaction deletes the subject 
 cascades to all its rows) and writes the audit entry. A rerun after a kill finds the
 subject still there and finishes the job. The audit entry (action ``subject.withdraw``)
 is also the tombstone that stops a later import from bringing the child back.
+
+Each attempt first records a ``subject.withdraw.started`` entry with the number of the
+child's media files present at that moment, so the final entry counts what was erased
+across an interrupted and a resumed attempt (not only by the last one) and says how many
+attempts it took.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from pedpain.store import audit
 from pedpain.store.derived import MANIFEST, SHARD
 from pedpain.store.media import STAGING, media_path
 from pedpain.store.models import (
+    AuditEntry,
     DerivedArtifact,
     Media,
     ModelRun,
@@ -41,12 +47,16 @@ from pedpain.store.store import Store
 
 log = get_logger(__name__)
 
+#: Audit action written when an attempt starts erasing files (not a tombstone).
+STARTED_ACTION = "subject.withdraw.started"
+
 
 @dataclass
 class WithdrawalReport:
     subject_code: str
     status: str  # withdrawn | already_withdrawn | recorded (never enrolled)
-    media_files_deleted: int = 0
+    media_files_deleted: int = 0  # across every attempt on this child
+    attempts: int = 1
     artifacts: list[dict[str, str]] = field(default_factory=list)
     shards_to_rebuild: list[str] = field(default_factory=list)
     models_affected: list[dict[str, Any]] = field(default_factory=list)
@@ -58,6 +68,7 @@ class WithdrawalReport:
             "subject_code": self.subject_code,
             "status": self.status,
             "media_files_deleted": self.media_files_deleted,
+            "attempts": self.attempts,
             "artifacts": self.artifacts,
             "shards_to_rebuild": self.shards_to_rebuild,
             "models_affected": self.models_affected,
@@ -139,14 +150,39 @@ def withdraw_subject(
             )
         )
 
+    # 0. Count before erasing: an interrupted attempt's deletions still count in the end.
+    erasable = [media_path(store.media_root, sha) for sha in sorted(shas - shared)]
+    present = sum(path.exists() for path in erasable)
+    with store.session() as db, db.begin():
+        earlier = [
+            json.loads(d) if d else {}
+            for d in db.scalars(
+                select(AuditEntry.detail)
+                .where(AuditEntry.action == STARTED_ACTION, AuditEntry.subject_code == code)
+                .order_by(AuditEntry.id)
+            )
+        ]
+        report.attempts = len(earlier) + 1
+        audit.record(
+            db,
+            store.actor,
+            STARTED_ACTION,
+            subject_code=code,
+            reason=reason,
+            detail={"attempt": report.attempts, "media_files_present": present},
+        )
+    present_at_first = int(earlier[0].get("media_files_present", present) if earlier else present)
+
     # 1. Files: the encrypted media (unless another subject has the same bytes).
-    for sha in sorted(shas - shared):
-        path = media_path(store.media_root, sha)
+    deleted_now = 0
+    for path in erasable:
         if path.exists():
             path.unlink()
-            report.media_files_deleted += 1
+            deleted_now += 1
         with contextlib.suppress(OSError):
             path.parent.rmdir()  # only when empty
+    remaining = sum(path.exists() for path in erasable)
+    report.media_files_deleted = max(deleted_now, present_at_first - remaining)
     staging = store.media_root / STAGING
     if staging.is_dir():
         for leftover in staging.glob("*/*"):
@@ -157,7 +193,8 @@ def withdraw_subject(
     for path_text, kind, column in artifacts:
         action = _erase_artifact(Path(path_text), kind, column or "subject_code", code)
         report.artifacts.append({"path": path_text, "kind": kind, "action": action})
-        if kind == SHARD and action == "deleted":
+        # A shard an interrupted attempt already deleted needs rebuilding just the same.
+        if kind == SHARD and action in ("deleted", "already_gone"):
             report.shards_to_rebuild.append(path_text)
     edited = {Path(a["path"]).parent for a in report.artifacts if a["action"] == "rows_removed"}
     for export in sorted(edited):  # once per export, after all its tables are edited
@@ -184,6 +221,8 @@ def withdraw_subject(
                 "source": source,
                 "enrolled": True,
                 "media_files_deleted": report.media_files_deleted,
+                "media_files_deleted_by_last_attempt": deleted_now,
+                "attempts": report.attempts,
                 "artifacts": len(report.artifacts),
                 "shards_to_rebuild": report.shards_to_rebuild,
                 "models_affected": [m["name"] for m in report.models_affected],

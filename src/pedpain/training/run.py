@@ -22,7 +22,6 @@ import pandas as pd
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
-from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 import pedpain
 from pedpain.core.errors import UsageError
@@ -47,6 +46,7 @@ from pedpain.training.datamodule import (
     sample_weights,
 )
 from pedpain.training.module import FreezeThenFinetune, PainModule
+from pedpain.training.resume import prepare_resume, resumable_loggers
 from pedpain.training.synthetic import mix_gan_samples, real_only
 
 log = get_logger(__name__)
@@ -224,6 +224,7 @@ def _run_fold(
     targets = mixed["target"].to_numpy(dtype=np.float64)
     mixed["weight"] = sample_weights(targets, config.train.max_sample_weight)
 
+    resume = prepare_resume(folder)  # sweeps a killed run's temporaries, finds last.ckpt
     L.seed_everything(config.train.seed, workers=True, verbose=False)
     module = _build_module(config, targets)
     datamodule = FaceDataModule(
@@ -265,10 +266,7 @@ def _run_fold(
         log_every_n_steps=t.log_every_n_steps,
         deterministic=t.deterministic,
         callbacks=callbacks,
-        logger=[
-            CSVLogger(folder / "logs", name="csv"),
-            TensorBoardLogger(folder / "logs", name="tb"),
-        ],
+        logger=resumable_loggers(folder, resume),  # one log folder across resumes
         enable_progress_bar=progress,
         enable_model_summary=False,
         use_distributed_sampler=False,  # EpochSampler shards by rank itself
@@ -276,10 +274,13 @@ def _run_fold(
         num_sanity_val_steps=0,
         plugins=[AtomicCheckpointIO()],
     )
-    last = folder / "checkpoints" / "last.ckpt"
     with warnings.catch_warnings():
         ignore_lightning_chatter()
-        trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if last.is_file() else None)
+        trainer.fit(
+            module,
+            datamodule=datamodule,
+            ckpt_path=str(resume.checkpoint) if resume is not None else None,
+        )
     if not trainer.is_global_zero:
         return FoldResult(fold.name, folder, {}, reused=False)
     module.eval()

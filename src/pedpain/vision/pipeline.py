@@ -21,13 +21,12 @@ import hashlib
 import io
 import json
 import math
-import multiprocessing
 import os
 import shutil
 import sys
 import time
 import traceback
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +35,9 @@ import numpy as np
 
 from pedpain import DISCLAIMER, __version__
 from pedpain.core.errors import EnvironmentProblem, UsageError
-from pedpain.core.files import atomic_write, atomic_write_text
+from pedpain.core.files import ATOMIC_TEMPORARY, atomic_write, atomic_write_text, sweep_temporaries
 from pedpain.core.logging import get_logger
+from pedpain.core.workers import process_pool
 from pedpain.vision.config import PreprocessConfig
 from pedpain.vision.packed import PackSource, write_packed
 from pedpain.vision.processor import FaceProcessor, FaceResult
@@ -400,15 +400,14 @@ def _worker(path: str, out_dir: str, config: dict[str, Any]) -> dict[str, Any]:
 
 def _run_local(
     files: Sequence[Path], out: Path, config: PreprocessConfig, workers: int
-) -> Iterator[tuple[int, dict[str, Any]]]:
+) -> Generator[tuple[int, dict[str, Any]], None, None]:
     if workers <= 1 or len(files) == 1:
         for i, f in enumerate(files):
             yield i, preprocess_file(f, out, config)
         return
-    ctx = multiprocessing.get_context("spawn")  # MediaPipe graphs do not survive fork
-    with cf.ProcessPoolExecutor(
-        max_workers=min(workers, len(files)), mp_context=ctx, initializer=_worker_init
-    ) as pool:
+    # Spawned (MediaPipe graphs do not survive fork); the workers die with this process
+    # and a Ctrl-C here ends them at once (pedpain.core.workers).
+    with process_pool(min(workers, len(files)), initializer=_worker_init) as pool:
         with _main_not_reimported():  # workers are started by the first submits
             futures = {
                 pool.submit(_worker, str(f), str(out), config.to_dict()): i
@@ -443,7 +442,7 @@ def _main_not_reimported() -> Iterator[None]:
 
 def _run_ray(
     files: Sequence[Path], out: Path, config: PreprocessConfig, workers: int
-) -> Iterator[tuple[int, dict[str, Any]]]:
+) -> Generator[tuple[int, dict[str, Any]], None, None]:
     try:
         import ray
     except ImportError:
@@ -474,23 +473,27 @@ def _run_ray(
                 for row in doc["frames"]:
                     row["input"] = str(files[i])
                 yield i, doc
+    except BaseException:
+        # Ctrl-C or an error: what is queued or running is cancelled, not left to finish.
+        for ref in pending:
+            with contextlib.suppress(Exception):
+                ray.cancel(ref, force=True)
+        raise
     finally:
         if started:
             ray.shutdown()  # a Ray we started for this run ends with it
 
 
 def _clean_leftovers(out: Path) -> None:
-    """Remove temporary files a killed run may have left (never final names)."""
+    """Remove temporary files a killed run may have left (never final names): the atomic
+    writers' ``.<name>.<random>.tmp``, this module's ``.<name>.<pid>.tmp`` and the pack's
+    ``.packed-build-*`` folders."""
     for folder in (out, out / PARTS):
-        if folder.is_dir():
-            for tmp in folder.glob(".*.tmp"):
-                tmp.unlink(missing_ok=True)
-            for build in folder.glob(".packed-*"):
-                shutil.rmtree(build, ignore_errors=True)
+        sweep_temporaries(folder, (ATOMIC_TEMPORARY, ".packed-*"))
     faces = out / "faces"
     if faces.is_dir():
-        for tmp in faces.glob("*/.*.tmp"):
-            tmp.unlink(missing_ok=True)
+        for item in faces.iterdir():
+            sweep_temporaries(item, (ATOMIC_TEMPORARY,))
 
 
 def _write_csv(path: Path, columns: Sequence[str], rows: Iterable[dict[str, Any]]) -> None:
@@ -532,11 +535,17 @@ def run_preprocess(
         stream = _run_local(files, out, config, workers)
     else:
         raise UsageError(f"unknown engine {engine!r} (local or ray)")
+    workers_stream = stream
     if progress is not None:
         stream = iter(progress(stream, "preprocessing", len(files)))
     outcomes: list[dict[str, Any] | None] = [None] * len(files)
-    for i, doc in stream:
-        outcomes[i] = doc
+    try:
+        for i, doc in stream:
+            outcomes[i] = doc
+    finally:
+        # A Ctrl-C that lands outside the generator must still end its pool now, not when
+        # the generator is garbage-collected at exit (which waits for running work).
+        workers_stream.close()
     done = [d for d in outcomes if d is not None]
     items = [d["item"] for d in done]
     frames = [row for d in done for row in d["frames"]]

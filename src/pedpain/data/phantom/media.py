@@ -14,6 +14,8 @@ from typing import Any
 import cv2 as _cv2
 import numpy as np
 
+from pedpain.core.files import ATOMIC_TEMPORARY
+
 # OpenCV's stubs reject the float32 canvases and tuple colours it accepts at run time.
 cv2: Any = _cv2
 
@@ -44,6 +46,11 @@ def png_bytes(rgb: np.ndarray, note: str = MARK, compression: int = 1) -> bytes:
     chunk += struct.pack(">I", zlib.crc32(b"tEXt" + body) & 0xFFFFFFFF)
     end_of_ihdr = 8 + 8 + 13 + 4  # signature, IHDR length+type, IHDR data, CRC
     return data[:end_of_ihdr] + chunk + data[end_of_ihdr:]
+
+
+#: The temporary names this module stages to (``put_bytes``: ``.<name>.<pid>.tmp``;
+#: ``VideoFile``: ``.<stem>.<pid>.tmp.mp4``), swept when a phantom run starts or resumes.
+TEMPORARIES = (ATOMIC_TEMPORARY, ".*.tmp.mp4")
 
 
 def put_bytes(path: Path, data: bytes) -> None:

@@ -13,11 +13,9 @@ import io
 import json
 import shutil
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +24,12 @@ import numpy as np
 from pedpain import __version__
 from pedpain.clinical.scales import recommended_scale
 from pedpain.core.errors import UsageError
-from pedpain.core.files import atomic_write_text
+from pedpain.core.files import atomic_write_text, sweep_temporaries
 from pedpain.core.logging import get_logger
+from pedpain.core.workers import process_pool
 from pedpain.data.phantom.expression import ACTION_NAMES, actions_for_level, draw_offsets
 from pedpain.data.phantom.identities import make_identity
-from pedpain.data.phantom.media import MARK, write_jpeg
+from pedpain.data.phantom.media import MARK, TEMPORARIES, write_jpeg
 from pedpain.data.phantom.nuisance import jitter_pose, sample_camera, sample_pose, sample_props
 from pedpain.data.phantom.render import make_look as _make_look
 from pedpain.data.phantom.render import render_frame
@@ -516,6 +515,9 @@ def generate_cohort(
             if previous != _params_doc(params):
                 shutil.rmtree(work)  # ours, but for other parameters: start again
         work.mkdir(parents=True, exist_ok=True)
+        # Half-written files of a killed run (photos, label files, clips) never reach the
+        # finished cohort: the subjects they belonged to are redone from scratch.
+        sweep_temporaries(work, TEMPORARIES, recursive=True)
         atomic_write_text(work / "params.json", json.dumps(_params_doc(params), indent=2))
     except PermissionError as exc:
         raise UsageError(f"cannot write to {work.parent}: permission denied") from exc
@@ -525,7 +527,7 @@ def generate_cohort(
     indices = list(range(params.subjects))
     finished = 0
     if workers > 1 and len(indices) > 1:
-        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+        with process_pool(workers) as pool:
             for _ in pool.map(_run, indices, [params] * len(indices), [str(work)] * len(indices)):
                 finished += 1
                 if progress:

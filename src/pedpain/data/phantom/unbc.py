@@ -21,11 +21,11 @@ import numpy as np
 
 from pedpain import __version__
 from pedpain.core.errors import UsageError
-from pedpain.core.files import atomic_write_text
+from pedpain.core.files import atomic_write_text, sweep_temporaries
 from pedpain.data.phantom.expression import ACTION_NAMES, actions_for_level, draw_offsets
 from pedpain.data.phantom.identities import make_identity
 from pedpain.data.phantom.landmarks import to_ibug66
-from pedpain.data.phantom.media import MARK, png_bytes, put_bytes, put_text
+from pedpain.data.phantom.media import MARK, TEMPORARIES, png_bytes, put_bytes, put_text
 from pedpain.data.phantom.render import Camera, Pose, Props, make_look, render_frame
 from pedpain.data.phantom.video import expression_track
 
@@ -239,6 +239,7 @@ def generate_unbc(
             if not saved.is_file() or json.loads(saved.read_text()) != doc:
                 shutil.rmtree(work)
         work.mkdir(parents=True, exist_ok=True)
+        sweep_temporaries(work, TEMPORARIES, recursive=True)  # a killed run's half files
         atomic_write_text(work / "params.json", json.dumps(doc))
     except PermissionError as exc:
         raise UsageError(f"cannot write to {work.parent}: permission denied") from exc
