@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 
 from pedpain.store.models import AuditEntry
 from pedpain.web import create_app
+from pedpain.web.accounts import ACCOUNT_FREE_FAILURES
 from web_fixtures import PASSWORD, LiveServer, WebEnv, csrf_of, make_env, make_media
 
 BASE = "http://127.0.0.1"
@@ -365,10 +366,10 @@ def test_login_throttling_and_idle_timeout(tmp_path: Path) -> None:
         assert r.status_code == 303 and r.headers["location"] == "/login"
         with app.state.store.session() as db:
             assert db.scalar(select(AuditEntry).where(AuditEntry.action == "web.session_expired"))
-        # Throttling: 3 failures lock the account and the address; then even the right
-        # password is refused with Retry-After.
+        # Throttling: ACCOUNT_FREE_FAILURES failures lock the account; then even the right
+        # password is refused with Retry-After (tests/test_web_signin_tokens.py has the rest).
         c = client(app)
-        for _ in range(3):
+        for _ in range(ACCOUNT_FREE_FAILURES):
             page = c.get("/login")
             r = c.post("/login", data={"username": "nina", "password": "wrong-password",
                                        "csrf_token": csrf_of(page.text)})  # fmt: skip

@@ -53,6 +53,11 @@ class Settings(BaseSettings):
     web_idle_minutes: float = Field(default=15, gt=0, description="web sign-out after idle")
     web_max_upload_mb: float = Field(default=200, gt=0, description="largest web upload (MB)")
     web_login_backoff_s: float = Field(default=1, ge=0, description="first login lock (s)")
+    web_forwarded_allow_ips: str = Field(
+        default="",
+        description="reverse proxies (comma-separated addresses/networks) whose "
+        "X-Forwarded-For/-Proto are trusted; empty: none",
+    )
     model: Path | None = Field(default=None, description="model folder for assess and serve")
 
     @classmethod

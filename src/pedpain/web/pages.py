@@ -581,8 +581,14 @@ async def withdraw_submit(request: Request) -> Response:
 @router.get("/admin/users")
 def users_page(request: Request) -> Response:
     principal = who(request, "admin")
+    store = store_of(request)
     return render(
-        request, "users.html", principal, users=accounts.list_users(store_of(request)), roles=ROLES
+        request,
+        "users.html",
+        principal,
+        users=accounts.list_users(store),
+        roles=ROLES,
+        tokens=accounts.list_tokens(store),
     )
 
 
@@ -607,6 +613,7 @@ async def users_create(request: Request) -> Response:
             400,
             users=accounts.list_users(store),
             roles=ROLES,
+            tokens=accounts.list_tokens(store),
             error=exc.message,
         )
     return see_other("/admin/users")
@@ -628,6 +635,27 @@ async def users_update(request: Request, username: str) -> Response:
         )
     except PedpainError as exc:
         raise Refused(400, "bad_input", exc.message) from None
+    return see_other("/admin/users")
+
+
+@router.post("/admin/tokens/{token_id}/revoke")
+async def token_revoke(request: Request, token_id: str) -> Response:
+    # The id is parsed after the caller is known: anonymous callers learn nothing.
+    principal = who(request, "admin")
+    form = await read_form(request, principal)
+    if not token_id.isdigit() or len(token_id) > 12:
+        raise Refused(404, "not_found", f"no API token with id {token_id[:20]}")
+    try:
+        accounts.revoke_token(
+            store_of(request, principal),
+            int(token_id),
+            actor=principal.actor,
+            reason=text(form, "reason", 500),
+        )
+    except accounts.AlreadyRevoked as exc:
+        raise Refused(409, "conflict", exc.message) from None
+    except accounts.NoSuchToken as exc:
+        raise Refused(404, "not_found", exc.message) from None
     return see_other("/admin/users")
 
 
