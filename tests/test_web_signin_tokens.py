@@ -234,3 +234,133 @@ def test_admin_page_and_cli_list_and_revoke(app: Any, cli: Any) -> None:
     assert cli(*home, "users", "tokens", "nobody").code == 2
     bad = cli(*home, "users", "token", "ravi", "--expires-days", "-1")
     assert bad.code == 2
+
+
+# ----------------------------------------------------------------------------- the door
+def test_anonymous_refusals_are_aggregated_and_limited(app: Any) -> None:
+    def rows() -> list[AuditEntry]:
+        with app.state.store.session() as db:
+            return list(db.scalars(select(AuditEntry).where(AuditEntry.action == "web.refused")))
+
+    c = TestClient(app, base_url=BASE, follow_redirects=False)
+    start = len(rows())
+    for _ in range(100):
+        assert c.get("/api/v1/children").status_code == 401
+    assert len(rows()) == start + 1  # not 100 rows
+    app.state.refusals.flush()
+    last = rows()[-1]
+    assert json.loads(last.detail)["repeats"] == 99 and last.target == "GET /api/v1/children"
+    app.state.refusals.limit = 130  # 100 refusals so far in this window
+    codes = [c.get("/children").status_code for _ in range(40)]
+    assert codes[:30] == [303] * 30 and codes[30:] == [429] * 10
+    # A signed-in caller is not concerned by the anonymous limit.
+    token = accounts.create_token(app.state.store, "nina", "t", actor="test")
+    assert api_ok(app, token)
+
+
+def test_bodies_are_not_read_before_the_caller_is_known(app: Any) -> None:
+    import socket
+
+    server, url = _serve(app, "")
+    try:
+        # Anonymous, streamed: the headers and 1 MB of a body announced as chunked, then
+        # nothing more. The answer must come at once, without waiting for the rest.
+        port = int(url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+            raw.sendall(
+                b"POST /api/v1/children HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+                + b"100000\r\n"
+                + b"x" * 0x100000
+                + b"\r\n"
+            )
+            answer = raw.recv(200)
+        assert answer.startswith(b"HTTP/1.1 401"), answer
+        with httpx.Client(base_url=url, follow_redirects=False, timeout=30) as c:
+            # Malformed JSON from an anonymous caller: 401, no parser details.
+            r = c.post("/api/v1/children", content=b'{"code": ',
+                       headers={"content-type": "application/json"})  # fmt: skip
+            assert r.status_code == 401 and r.json()["error"] == "no_token"
+            # Signed in: a malformed body is one line in the contract's shape.
+            token = accounts.create_token(app.state.store, "nina", "t", actor="test")
+            auth = {"Authorization": f"Bearer {token}", "content-type": "application/json"}
+            r = c.post("/api/v1/children", content=b'{"code": ', headers=auth)
+            assert r.status_code == 422, r.text
+            assert set(r.json()) == {"error", "message"} and r.json()["error"] == "bad_input"
+    finally:
+        server.should_exit = True
+
+
+def test_streamed_upload_over_the_limit_is_413_and_audited(tmp_path: Path) -> None:
+    env = make_env(tmp_path, web_max_upload_mb=1)
+    app = create_app(env.settings, host="127.0.0.1")
+    server, url = _serve(app, "")
+    try:
+        with httpx.Client(base_url=url, follow_redirects=False, timeout=30) as c:
+            page = c.get("/login")
+            c.post("/login", data={"username": "nina", "password": PASSWORD,
+                                   "csrf_token": csrf_of(page.text)})  # fmt: skip
+            page = c.get("/children/new")
+            child = {"code": "X-1", "age": "4y", "sex": "M", "group": "control"}
+            child |= {"guardian_consent": "1", "csrf_token": csrf_of(page.text)}
+            r = c.post("/children/new", data=child)
+            assert r.status_code == 303, r.text
+            head = (
+                b'--b0undary\r\nContent-Disposition: form-data; name="csrf_token"\r\n\r\n'
+                + csrf_of(page.text).encode()
+                + b'\r\n--b0undary\r\nContent-Disposition: form-data; name="media"; '
+                b'filename="p.jpg"\r\nContent-Type: image/jpeg\r\n\r\n'
+            )
+
+            def body() -> Iterator[bytes]:  # 3 MB of file, chunked (no Content-Length)
+                yield head
+                for _ in range(12):
+                    yield b"x" * (1 << 18)
+                yield b"\r\n--b0undary--\r\n"
+
+            multipart = {"content-type": "multipart/form-data; boundary=b0undary"}
+            r = c.post("/children/X-1/assessments", content=body(), headers=multipart)
+            assert r.status_code == 413, r.text
+        with app.state.store.session() as db:
+            reasons = list(
+                db.scalars(select(AuditEntry.reason).where(AuditEntry.action == "web.refused"))
+            )
+        assert "upload_too_large" in reasons
+    finally:
+        server.should_exit = True
+        time.sleep(0.2)
+        app.state.store.close()
+
+
+@pytest.mark.parametrize(
+    ("target", "lands"),
+    [
+        ("/children/W-9", "/children/W-9"),
+        ("//evil.example/x", "/children"),
+        ("https://evil.example/", "/children"),
+        ("/login", "/children"),
+        ("/\\evil.example", "/children"),
+    ],
+)
+def test_sign_in_returns_to_the_page_asked_for(app: Any, target: str, lands: str) -> None:
+    c = TestClient(app, base_url=BASE, follow_redirects=False)
+    if target == "/children/W-9":
+        r = c.get(target)
+        assert r.status_code == 303 and r.headers["location"] == "/login?next=%2Fchildren%2FW-9"
+    page = c.get("/login", params={"next": target})
+    r = c.post("/login", data={"username": "nina", "password": PASSWORD, "next": target,
+                               "csrf_token": csrf_of(page.text)})  # fmt: skip
+    assert r.status_code == 303 and r.headers["location"] == lands
+
+
+def test_a_browsers_side_fetch_never_replaces_the_open_sign_in_form(app: Any) -> None:
+    c = TestClient(app, base_url=BASE, follow_redirects=False)
+    form = c.get("/login")
+    # The favicon fetch a browser makes beside the page: refused plainly, no sign-in page.
+    r = c.get("/favicon.ico", headers={"Sec-Fetch-Dest": "image"})
+    assert r.status_code == 401 and "location" not in r.headers
+    again = c.get("/login")  # a reload or a second tab keeps the same form nonce
+    assert csrf_of(again.text) == csrf_of(form.text)
+    r = c.post("/login", data={"username": "nina", "password": PASSWORD,
+                               "csrf_token": csrf_of(form.text)})  # fmt: skip
+    assert r.status_code == 303

@@ -8,6 +8,7 @@ only under its own child), so a guessed id is a 404, audited like any refusal.
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from pedpain.store.models import AuditEntry, ScreeningRejection, Subject
 from pedpain.web import accounts, care, engines
 from pedpain.web.accounts import Principal
 from pedpain.web.charts import bars_svg, timeline_svg
+from pedpain.web.gate import safe_next
 from pedpain.web.security import (
     LOGIN_COOKIE,
     Refused,
@@ -39,6 +41,7 @@ from pedpain.web.security import (
 )
 
 router = APIRouter(include_in_schema=False)
+LOGIN_NONCE = re.compile(r"[A-Za-z0-9_-]{32}")
 HOME_OF = {"nurse": "/children", "rater": "/rate", "researcher": "/study", "admin": "/admin/users"}
 MEDIA_TYPES = {"jpg": "image/jpeg", "png": "image/png", "webm": "video/webm", "mp4": "video/mp4"}
 
@@ -98,14 +101,18 @@ def session_or_404(store: Any, code: str, session_code: str) -> Any:
 
 # ----------------------------------------------------------------------------- sign-in
 @router.get("/login")
-def login_page(request: Request, error: str = "") -> Response:
-    nonce = new_login_nonce()
+def login_page(request: Request, error: str = "", next: str = "") -> Response:
+    # Keep the nonce of a sign-in form already open (another tab, a reload): a new one
+    # would make that form fail with "expired".
+    kept = request.cookies.get(LOGIN_COOKIE, "")
+    nonce = kept if LOGIN_NONCE.fullmatch(kept) else new_login_nonce()
     response = render(
         request,
         "login.html",
         None,
         csrf=login_token(request.app.state.login_secret, nonce),
         error=error[:200],
+        next=safe_next(next) or "",
     )
     response.set_cookie(LOGIN_COOKIE, nonce, **cookie_args(request.app.state.config, 3600))
     return response
@@ -141,10 +148,12 @@ async def login_submit(request: Request) -> Response:
             status=401,
             csrf=login_token(request.app.state.login_secret, nonce),
             error="wrong user name or password",
+            next=safe_next(text(form, "next", 500)) or "",
         )
         response.set_cookie(LOGIN_COOKIE, nonce, **cookie_args(config, 3600))
         return response
-    done = see_other(HOME_OF[outcome.principal.role])
+    # Back to the page the caller was sent away from (e.g. after an idle sign-out).
+    done = see_other(safe_next(text(form, "next", 500)) or HOME_OF[outcome.principal.role])
     done.set_cookie(config.session_cookie, outcome.session_token, **cookie_args(config))
     done.delete_cookie(LOGIN_COOKIE, path="/", httponly=True, samesite="strict")
     return done
