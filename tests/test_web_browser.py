@@ -81,7 +81,7 @@ def _shot(page: object, name: str) -> None:
 
 def test_nurse_rater_researcher_journey(env: WebEnv, server: LiveServer, browser: object) -> None:
     page = _page(browser, server, "nina")
-    assert page.url.endswith("/children")
+    assert page.url.endswith("/children"), page.content()[-3000:]
     assert "not a medical device" in page.content()
     _shot(page, "01-children")
 

@@ -128,21 +128,85 @@ def token(
     ctx: typer.Context,
     username: str = typer.Argument(...),
     name: str = typer.Option("api", "--name", help="What the token is for."),
+    expires_days: float | None = typer.Option(
+        None, "--expires-days", help="Valid for this many days (default: until revoked)."
+    ),
     as_json: bool = JSON,
 ) -> None:
     """Make an API bearer token for USERNAME (same role); printed once, stored hashed.
+    A password change or disabling the account revokes it for good.
 
     \b
     Examples:
-      pedpain users token bob --name ward-tablet
+      pedpain users token bob --name ward-tablet --expires-days 90
       curl -H "Authorization: Bearer $TOKEN" http://127.0.0.1:8000/api/v1/me
+    \b
+    Exit codes: 0 made, 2 no such user / disabled / bad expiry, 4 database unreachable.
     """
     from pedpain.store import open_store
     from pedpain.study.accounts import create_token
 
     with open_store(settings_of(ctx), actor=_actor()) as store:
-        value = create_token(store, username, name, actor=store.actor)
+        value = create_token(store, username, name, actor=store.actor, expires_days=expires_days)
     if as_json:
         print_json({"username": username, "name": name, "token": value})
     else:
         typer.echo(value)
+
+
+@app.command("tokens")
+def tokens(
+    ctx: typer.Context,
+    username: str | None = typer.Argument(None, help="Only this user's tokens."),
+    as_json: bool = JSON,
+) -> None:
+    """List API tokens (id, owner, name, created, last used, expiry, state); the secrets
+    themselves are never stored and cannot be shown.
+
+    \b
+    Examples:
+      pedpain users tokens
+      pedpain users tokens bob --json
+    \b
+    Exit codes: 0 listed, 2 no such user, 4 database unreachable.
+    """
+    from pedpain.store import open_store
+    from pedpain.study.accounts import list_tokens
+
+    with open_store(settings_of(ctx), actor=_actor()) as store:
+        rows = [t.to_dict() for t in list_tokens(store, username)]
+    if as_json:
+        print_json(rows)
+        return
+    for r in rows:
+        typer.echo(
+            f"{r['id']}\t{r['username']}\t{r['name']}\t{r['state']}\t"
+            f"created {r['created_at']}\tlast used {r['last_used_at'] or '-'}\t"
+            f"expires {r['expires_at'] or '-'}"
+        )
+
+
+@app.command("revoke")
+def revoke(
+    ctx: typer.Context,
+    token_id: int = typer.Argument(..., help="The token's id (see `pedpain users tokens`)."),
+    reason: str = typer.Option("", "--reason", help="Why (kept in the audit log)."),
+    as_json: bool = JSON,
+) -> None:
+    """Revoke an API token for good (audited).
+
+    \b
+    Examples:
+      pedpain users revoke 7 --reason "tablet lost"
+    \b
+    Exit codes: 0 revoked, 2 no such token or already revoked, 4 database unreachable.
+    """
+    from pedpain.store import open_store
+    from pedpain.study.accounts import revoke_token
+
+    with open_store(settings_of(ctx), actor=_actor()) as store:
+        info = revoke_token(store, token_id, actor=store.actor, reason=reason)
+    if as_json:
+        print_json(info.to_dict())
+    else:
+        typer.echo(f"revoked token {info.id} ({info.name}) of {info.username}")

@@ -56,6 +56,11 @@ class Settings(BaseSettings):
     study_validation_phase: bool = Field(
         default=True, description="nurses enter the BPS before the AI score is shown"
     )
+    web_forwarded_allow_ips: str = Field(
+        default="",
+        description="reverse proxies (comma-separated addresses/networks) whose "
+        "X-Forwarded-For/-Proto are trusted; empty: none",
+    )
     model: Path | None = Field(default=None, description="model folder for assess and serve")
 
     @classmethod

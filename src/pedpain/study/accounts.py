@@ -12,6 +12,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -24,7 +25,6 @@ from pedpain.study.errors import Forbidden
 
 USERNAME = re.compile(r"^[a-z][a-z0-9._-]{1,31}$")
 MIN_PASSWORD = 10
-FREE_FAILURES = 3  # failed sign-ins before the backoff starts
 MAX_LOCK_S = 15 * 60
 SESSION_MAX_HOURS = 12
 
@@ -140,6 +140,13 @@ def update_user(
         if changes:
             # A changed role, a disabled account or a new password ends every session.
             db.execute(delete(WebSession).where(WebSession.user_id == user.id))
+        if changes.get("active") is False or "password" in changes:
+            # ...and revokes every API token for good: re-enabling the account or the old
+            # password coming back must not revive a token that may have leaked.
+            revoked = _revoke_all(db, user.id)
+            if revoked:
+                changes["tokens_revoked"] = revoked
+        if changes:
             audit.record(db, actor, "user.update", target=username, detail=changes)
 
 
@@ -161,8 +168,33 @@ class LoginOutcome:
     retry_after_s: int = 0  # > 0: throttled
 
 
+# Sign-in throttling. A wrong password counts against the account it was typed for, so one
+# nurse's typos never lock the next person out; an address is only counted for names that
+# are not accounts (guessing), with a generous allowance, because a whole ward may share
+# one address behind a proxy. Counts decay with time and an account's resets on success.
+ACCOUNT_FREE_FAILURES = 5
+ADDRESS_FREE_FAILURES = 50
+DECAY_S = 5 * 60  # one failure forgotten per five quiet minutes
+
+
+def _account_key(username: str) -> str:
+    return f"user:{username[:100]}"
+
+
+def _address_key(client: str) -> str:
+    return f"ip:{client[:100]}"
+
+
 def _throttle_keys(username: str, client: str) -> list[str]:
-    return [f"user:{username[:100]}", f"ip:{client[:100]}"]
+    return [_account_key(username), _address_key(client)]
+
+
+def _decayed(row: LoginThrottle, moment: datetime) -> int:
+    """Failures still counted at ``moment``: one is forgotten per ``DECAY_S`` quiet seconds."""
+    if row.last_failure is None:
+        return int(row.failures or 0)
+    quiet = max(0.0, (moment - row.last_failure).total_seconds())
+    return max(0, int(row.failures or 0) - int(quiet // DECAY_S))
 
 
 def locked_for(store: Store, username: str, client: str) -> int:
@@ -180,21 +212,27 @@ def locked_for(store: Store, username: str, client: str) -> int:
     return max(waits, default=0)
 
 
-def _record_failure(store: Store, username: str, client: str, backoff_s: float) -> None:
+def _record_failure(
+    store: Store, username: str, client: str, backoff_s: float, *, known: bool
+) -> None:
     moment = now()
+    key, free = (
+        (_account_key(username), ACCOUNT_FREE_FAILURES)
+        if known
+        else (_address_key(client), ADDRESS_FREE_FAILURES)
+    )
     with store.session() as db, db.begin():
-        for key in _throttle_keys(username, client):
-            row = db.get(LoginThrottle, key)
-            if row is None:
-                row = LoginThrottle(key=key, failures=0)
-                db.add(row)
-            row.failures = (row.failures or 0) + 1
-            row.last_failure = moment
-            over = row.failures - FREE_FAILURES
-            if over >= 0 and backoff_s > 0:
-                # Exponential backoff: 1x, 2x, 4x ... the base, capped at 15 minutes.
-                wait = min(backoff_s * (2 ** min(over, 20)), MAX_LOCK_S)
-                row.locked_until = moment + timedelta(seconds=wait)
+        row = db.get(LoginThrottle, key)
+        if row is None:
+            row = LoginThrottle(key=key, failures=0)
+            db.add(row)
+        row.failures = _decayed(row, moment) + 1
+        row.last_failure = moment
+        over = row.failures - free
+        if over >= 0 and backoff_s > 0:
+            # Exponential backoff: 1x, 2x, 4x ... the base, capped at 15 minutes.
+            wait = min(backoff_s * (2 ** min(over, 20)), MAX_LOCK_S)
+            row.locked_until = moment + timedelta(seconds=wait)
 
 
 def login(
@@ -214,16 +252,16 @@ def login(
     except (VerificationError, InvalidHashError):
         good = False
     if not good or user is None or not user.active:
-        _record_failure(store, name, client, backoff_s)
+        _record_failure(store, name, client, backoff_s, known=user is not None)
         store.audit("web.login_failed", target=name, detail={"client": client})
         return LoginOutcome(False)
     token = secrets.token_urlsafe(32)
     csrf = secrets.token_urlsafe(32)
     moment = now()
     with store.session() as db, db.begin():
-        db.execute(
-            delete(LoginThrottle).where(LoginThrottle.key == _throttle_keys(name, client)[0])
-        )
+        # Success wipes the account's count (not the address's: one good password must
+        # not license guessing other names from the same place).
+        db.execute(delete(LoginThrottle).where(LoginThrottle.key == _account_key(name)))
         if _hasher.check_needs_rehash(user.password_hash):
             db.get_one(WebUser, user.id).password_hash = _hasher.hash(password)
         db.get_one(WebUser, user.id).last_login_at = moment
@@ -279,28 +317,168 @@ def logout(store: Store, token: str) -> None:
 
 
 # ----------------------------------------------------------------------------- tokens
-def create_token(store: Store, username: str, name: str, *, actor: str) -> str:
-    """A new API token for ``username`` (shown once; only its hash is kept)."""
-    token = "ppt_" + secrets.token_urlsafe(32)
+TOKEN_PREFIX = "ppt_"
+MAX_TOKEN_DAYS = 3650
+
+
+class NoSuchToken(UsageError):
+    """The token id names no token."""
+
+
+class AlreadyRevoked(UsageError):
+    """The token was revoked before (by someone else, or a double click)."""
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    """What an admin may see of a token (never the secret)."""
+
+    id: int
+    username: str
+    name: str
+    created_at: datetime
+    last_used_at: datetime | None
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    state: str  # active | expired | revoked
+
+    def to_dict(self) -> dict[str, object]:
+        def iso(moment: datetime | None) -> str | None:
+            return moment.isoformat() if moment is not None else None
+
+        return {
+            "id": self.id,
+            "username": self.username,
+            "name": self.name,
+            "created_at": iso(self.created_at),
+            "last_used_at": iso(self.last_used_at),
+            "expires_at": iso(self.expires_at),
+            "revoked_at": iso(self.revoked_at),
+            "state": self.state,
+        }
+
+
+def _token_state(token: ApiToken, moment: datetime) -> str:
+    if token.revoked:
+        return "revoked"
+    if token.expires_at is not None and token.expires_at <= moment:
+        return "expired"
+    return "active"
+
+
+def _revoke_all(db: Any, user_id: int) -> int:
+    moment = now()
+    live = list(
+        db.scalars(select(ApiToken).where(ApiToken.user_id == user_id, ApiToken.revoked.is_(False)))
+    )
+    for token in live:
+        token.revoked = True
+        token.revoked_at = moment
+    return len(live)
+
+
+def create_token(
+    store: Store, username: str, name: str, *, actor: str, expires_days: float | None = None
+) -> str:
+    """A new API token for ``username`` (shown once; only its hash is kept), valid for
+    ``expires_days`` days or until revoked."""
+    if expires_days is not None and not (0 < expires_days <= MAX_TOKEN_DAYS):
+        raise UsageError(f"a token's validity is more than 0 and at most {MAX_TOKEN_DAYS} days")
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    moment = now()
+    expires = moment + timedelta(days=expires_days) if expires_days is not None else None
     with store.session() as db, db.begin():
         user = db.scalar(select(WebUser).where(WebUser.username == username))
         if user is None:
             raise UsageError(f"no user {username!r}: create it first (pedpain users create)")
+        if not user.active:
+            raise UsageError(f"user {username!r} is disabled: enable it first")
         db.add(
             ApiToken(
                 token_sha256=sha256(token),
                 user_id=user.id,
                 name=name[:64],
-                created_at=now(),
+                created_at=moment,
                 revoked=False,
+                expires_at=expires,
             )
         )
-        audit.record(db, actor, "token.create", target=username, detail={"name": name[:64]})
+        audit.record(
+            db,
+            actor,
+            "token.create",
+            target=username,
+            detail={"name": name[:64], "expires_at": expires.isoformat() if expires else None},
+        )
     return token
 
 
+def list_tokens(store: Store, username: str | None = None) -> list[TokenInfo]:
+    """Every token (or one user's), newest first, with its state; secrets are not kept."""
+    moment = now()
+    with store.session() as db:
+        query = (
+            select(ApiToken, WebUser.username)
+            .join(WebUser, WebUser.id == ApiToken.user_id)
+            .order_by(ApiToken.id.desc())
+        )
+        if username is not None:
+            if db.scalar(select(WebUser.id).where(WebUser.username == username)) is None:
+                raise UsageError(f"no user {username!r}")
+            query = query.where(WebUser.username == username)
+        return [
+            TokenInfo(
+                id=token.id,
+                username=owner,
+                name=token.name,
+                created_at=token.created_at,
+                last_used_at=token.last_used_at,
+                expires_at=token.expires_at,
+                revoked_at=token.revoked_at,
+                state=_token_state(token, moment),
+            )
+            for token, owner in db.execute(query)
+        ]
+
+
+def revoke_token(store: Store, token_id: int, *, actor: str, reason: str = "") -> TokenInfo:
+    """Revoke one token for good (audited). Revoking a revoked token is refused, so a
+    double click cannot hide who revoked it first."""
+    with store.session() as db, db.begin():
+        row = db.execute(
+            select(ApiToken, WebUser.username)
+            .join(WebUser, WebUser.id == ApiToken.user_id)
+            .where(ApiToken.id == token_id)
+        ).first()
+        if row is None:
+            raise NoSuchToken(f"no API token with id {token_id}")
+        token, owner = row
+        if token.revoked:
+            raise AlreadyRevoked(f"API token {token_id} is already revoked")
+        token.revoked = True
+        token.revoked_at = now()
+        audit.record(
+            db,
+            actor,
+            "token.revoke",
+            target=owner,
+            reason=reason[:500] or None,
+            detail={"token_id": token_id, "name": token.name},
+        )
+        return TokenInfo(
+            token.id,
+            owner,
+            token.name,
+            token.created_at,
+            token.last_used_at,
+            token.expires_at,
+            token.revoked_at,
+            "revoked",
+        )
+
+
 def token_principal(store: Store, token: str) -> Principal | None:
-    if not token.startswith("ppt_") or len(token) > 200:
+    if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         return None
     with store.session() as db, db.begin():
         row = db.execute(
@@ -308,10 +486,12 @@ def token_principal(store: Store, token: str) -> Principal | None:
             .join(WebUser, WebUser.id == ApiToken.user_id)
             .where(ApiToken.token_sha256 == sha256(token))
         ).first()
-        if row is None or row[0].revoked or not row[1].active:
+        if row is None or not row[1].active:
             return None
         tok, user = row
         moment = now()
+        if _token_state(tok, moment) != "active":
+            return None
         if tok.last_used_at is None or (moment - tok.last_used_at).total_seconds() >= 60:
             tok.last_used_at = moment
         return Principal(user.id, user.username, user.role, via="token")

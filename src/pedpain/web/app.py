@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -19,11 +20,13 @@ from pedpain import DISCLAIMER, __version__
 from pedpain.core.settings import Settings
 from pedpain.store import Store, open_store
 from pedpain.web.engines import EnginePool
+from pedpain.web.gate import CallerGate, RefusalLog
 from pedpain.web.security import (
     LOCAL_HOSTS,
     LimitBody,
     Refused,
     WebConfig,
+    principal_of,
     security_headers,
 )
 
@@ -58,9 +61,15 @@ def create_app(
     store = store or open_store(settings, actor="web")
     config = web_config(settings, host)
 
+    def write_refusal(target: str, reason: str, client: str, detail: dict[str, Any]) -> None:
+        store.audit("web.refused", target=target, reason=reason, detail=detail)
+
+    refusal_log = RefusalLog(write_refusal)
+
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
+        refusal_log.flush()
         _app.state.engines.close()
 
     app = FastAPI(
@@ -91,6 +100,13 @@ def create_app(
         )
 
     app.add_middleware(LimitBody, limit=config.max_upload_bytes + 64 * 1024, on_refuse=on_too_large)
+    # Added last, so outermost: the caller is known before the body limit reads anything.
+    app.add_middleware(
+        CallerGate,
+        resolve=lambda request, api: principal_of(request, api=api),
+        refusals=refusal_log,
+    )
+    app.state.refusals = refusal_log
     app.middleware("http")(security_headers)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     app.include_router(api.router)
@@ -135,6 +151,14 @@ def create_app(
             request,
             Refused(409, "conflict", "this was already recorded by a simultaneous request"),
         )
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> Response:
+        # One line naming the first bad field, never the parser's internals.
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(part) for part in first.get("loc", ()) if part != "body")
+        message = f"{where or 'request'}: {first.get('msg', 'invalid')}"[:200]
+        return await refused(request, Refused(422, "bad_input", message))
 
     @app.exception_handler(404)
     async def not_found(request: Request, exc: Exception) -> Response:

@@ -7,6 +7,7 @@ only under its own child), so a guessed id is a 404, audited like any refusal.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ from pedpain.study.errors import http_of
 from pedpain.study.protocol import StudyRules, is_subject_code
 from pedpain.web import engines
 from pedpain.web.charts import bars_svg, timeline_svg
+from pedpain.web.gate import safe_next
 from pedpain.web.security import (
     LOGIN_COOKIE,
     Refused,
@@ -50,6 +52,7 @@ from pedpain.web.security import (
 )
 
 router = APIRouter(include_in_schema=False)
+LOGIN_NONCE = re.compile(r"[A-Za-z0-9_-]{32}")
 HOME_OF = {"nurse": "/children", "rater": "/rate", "researcher": "/study", "admin": "/admin/users"}
 MEDIA_TYPES = {
     "jpg": "image/jpeg",
@@ -129,14 +132,18 @@ def session_or_404(store: Any, code: str, session_code: str) -> Any:
 
 # ----------------------------------------------------------------------------- sign-in
 @router.get("/login")
-def login_page(request: Request, error: str = "") -> Response:
-    nonce = new_login_nonce()
+def login_page(request: Request, error: str = "", next: str = "") -> Response:
+    # Keep the nonce of a sign-in form already open (another tab, a reload): a new one
+    # would make that form fail with "expired".
+    kept = request.cookies.get(LOGIN_COOKIE, "")
+    nonce = kept if LOGIN_NONCE.fullmatch(kept) else new_login_nonce()
     response = render(
         request,
         "login.html",
         None,
         csrf=login_token(request.app.state.login_secret, nonce),
         error=error[:200],
+        next=safe_next(next) or "",
     )
     response.set_cookie(LOGIN_COOKIE, nonce, **cookie_args(request.app.state.config, 3600))
     return response
@@ -172,10 +179,12 @@ async def login_submit(request: Request) -> Response:
             status=401,
             csrf=login_token(request.app.state.login_secret, nonce),
             error="wrong user name or password",
+            next=safe_next(text(form, "next", 500)) or "",
         )
         response.set_cookie(LOGIN_COOKIE, nonce, **cookie_args(config, 3600))
         return response
-    done = see_other(HOME_OF[outcome.principal.role])
+    # Back to the page the caller was sent away from (e.g. after an idle sign-out).
+    done = see_other(safe_next(text(form, "next", 500)) or HOME_OF[outcome.principal.role])
     done.set_cookie(config.session_cookie, outcome.session_token, **cookie_args(config))
     done.delete_cookie(LOGIN_COOKIE, path="/", httponly=True, samesite="strict")
     return done
@@ -624,8 +633,14 @@ async def withdraw_submit(request: Request) -> Response:
 @router.get("/admin/users")
 def users_page(request: Request) -> Response:
     principal = who(request, "admin")
+    store = store_of(request)
     return render(
-        request, "users.html", principal, users=accounts.list_users(store_of(request)), roles=ROLES
+        request,
+        "users.html",
+        principal,
+        users=accounts.list_users(store),
+        roles=ROLES,
+        tokens=accounts.list_tokens(store),
     )
 
 
@@ -650,6 +665,7 @@ async def users_create(request: Request) -> Response:
             400,
             users=accounts.list_users(store),
             roles=ROLES,
+            tokens=accounts.list_tokens(store),
             error=exc.message,
         )
     return see_other("/admin/users")
@@ -675,6 +691,27 @@ async def users_update(request: Request, username: str) -> Response:
         )
     except PedpainError as exc:
         raise refusal(exc) from None
+    return see_other("/admin/users")
+
+
+@router.post("/admin/tokens/{token_id}/revoke")
+async def token_revoke(request: Request, token_id: str) -> Response:
+    # The id is parsed after the caller is known: anonymous callers learn nothing.
+    principal = who(request, "admin")
+    form = await read_form(request, principal)
+    if not token_id.isdigit() or len(token_id) > 12:
+        raise Refused(404, "not_found", f"no API token with id {token_id[:20]}")
+    try:
+        accounts.revoke_token(
+            store_of(request, principal),
+            int(token_id),
+            actor=principal.actor,
+            reason=text(form, "reason", 500),
+        )
+    except accounts.AlreadyRevoked as exc:
+        raise Refused(409, "conflict", exc.message) from None
+    except accounts.NoSuchToken as exc:
+        raise Refused(404, "not_found", exc.message) from None
     return see_other("/admin/users")
 
 

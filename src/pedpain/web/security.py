@@ -4,6 +4,7 @@ raised as :class:`Refused` and audited by the app's handler."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import secrets
@@ -67,7 +68,11 @@ def client_of(request: Request) -> str:
 
 def principal_of(request: Request, *, api: bool) -> Principal | None:
     """The caller: the API takes bearer tokens only (no cookies, so no CSRF); pages take
-    the session cookie only."""
+    the session cookie only. The app's gate resolved it already for every route that is
+    not public (``scope["state"]["caller"]``): it is not looked up twice."""
+    cached = request.scope.get("state", {}).get("caller")
+    if cached is not None:
+        return cached  # type: ignore[no-any-return]
     store = request.app.state.store
     if api:
         header = request.headers.get("authorization", "")
@@ -132,6 +137,7 @@ class LimitBody:
                 return
         seen = 0
         too_big = False
+        started = False
 
         async def counted() -> Message:
             nonlocal seen, too_big
@@ -143,9 +149,19 @@ class LimitBody:
                     raise _TooLarge()
             return message
 
-        try:
-            await self.app(scope, counted, send)
-        except _TooLarge:
+        async def guarded(message: Message) -> None:
+            # A streamed (chunked) body over the limit surfaces inside the app's body parser,
+            # which may answer 400 on its own: that answer is dropped and 413 sent instead.
+            nonlocal started
+            if too_big:
+                return
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        with contextlib.suppress(_TooLarge):
+            await self.app(scope, counted, guarded)
+        if too_big and not started:
             await self._refuse(scope, send, seen)
 
     async def _refuse(self, scope: Scope, send: Send, size: int) -> None:
