@@ -32,11 +32,11 @@ def onnx(
       pedpain export onnx --model models/bedside
       pedpain export onnx --model models/bedside --out deploy/bedside.onnx --json
     """
-    from pedpain.assess.backend import ONNX_FILE, export_onnx, resolve_model
-    from pedpain.models.bundle import load_model_folder
+    from pedpain.assess.backend import export_onnx
+    from pedpain.models.bundle import ONNX_FILE, load_model_folder, resolve_model_folder
 
     settings = settings_of(ctx)
-    folder = resolve_model(model or settings.model, settings.home)
+    folder = resolve_model_folder(model, settings)
     loaded = load_model_folder(folder)
     report = export_onnx(loaded, out or folder / ONNX_FILE)
     if as_json:
