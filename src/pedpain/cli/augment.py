@@ -59,18 +59,16 @@ def gan_train(
       pedpain augment gan-train --config configs/gan_unbc64.yaml data.root=/data/UNBC
       pedpain augment gan-train -c configs/gan_unbc64.yaml gan.size=128 --out models/gan128
     """
-    from pedpain.core.progress import progress_enabled
-    from pedpain.training.gan import load_gan_config, run_gan
-    from pedpain.training.tables import load_face_table
+    from pedpain.training import train_from_config
+    from pedpain.training.gan import load_gan_config
 
     settings = settings_of(ctx)
-    gan_config = load_gan_config(config, overrides or [])
-    folder = out or gan_config.out or settings.home / "models" / gan_config.name
-    _writable(folder)
-    _quiet_lightning(settings.log_level)
-    table = load_face_table(gan_config.data, folder.parent / f".{folder.name}-data")
-    metrics = run_gan(gan_config, table, folder, progress=progress_enabled())
-    doc = {"model": str(folder), "samples_png": str(folder / "samples.png"), **metrics}
+    load_gan_config(config, overrides or [])  # a pain-model config here is a usage error
+    run = train_from_config(config, overrides or [], out, settings=settings)
+    if not run.main:
+        return  # a DDP worker process: rank 0 reports
+    folder, metrics = run.folder, run.gan_metrics
+    doc = run.to_dict()
     if as_json:
         print_json(doc)
         return
@@ -177,9 +175,9 @@ def ablation(
         split.kind=holdout --seeds 3
       pedpain augment ablation -c exp.yaml --gan models/pain-gan --seeds 2 train.epochs=3 --json
     """
+    from pedpain.data.face_tables import load_face_table
     from pedpain.training.ablation import run_ablation
     from pedpain.training.config import load_experiment
-    from pedpain.training.tables import load_face_table
 
     if seeds < 1:
         raise UsageError("--seeds must be at least 1")
