@@ -31,6 +31,7 @@ from sqlalchemy import Table, delete, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session as DbSession
 
+import pedpain.store.audit as audit
 from pedpain.clinical import eligibility as rules
 from pedpain.clinical.consensus import consensus
 from pedpain.clinical.eligibility import Finding
@@ -38,7 +39,6 @@ from pedpain.clinical.scales import PainScale, normalise, scale_by_name
 from pedpain.core.errors import UsageError
 from pedpain.core.logging import get_logger
 from pedpain.core.progress import track
-from pedpain.store import audit
 from pedpain.store.layout import (
     Cohort,
     ConsentRow,

@@ -290,8 +290,3 @@ class AuditEntry(Base):
     target: Mapped[str | None] = mapped_column(Text)
     reason: Mapped[str | None] = mapped_column(Text)
     detail: Mapped[str | None] = mapped_column(Text)  # JSON
-
-
-# The web application's tables live on the same Base (migration 0002); importing them here
-# keeps the metadata complete for migrations and the models-match-migrations check.
-from pedpain.store import accounts as _accounts  # noqa: E402, F401
