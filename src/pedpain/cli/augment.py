@@ -8,12 +8,15 @@ from pathlib import Path
 import typer
 
 from pedpain import DISCLAIMER
-from pedpain.cli.common import print_json, settings_of
+from pedpain.cli.common import GROUP_EXIT_CODES, print_json, settings_of
 from pedpain.core.errors import UsageError
 from pedpain.training.chatter import quiet_lightning_logs
 
 app = typer.Typer(
-    help="GAN augmentation: synthetic pain faces per level, and whether they help.",
+    help=(
+        "GAN augmentation: synthetic pain faces per level, and whether they help. "
+        + GROUP_EXIT_CODES
+    ),
     no_args_is_help=True,
     rich_markup_mode=None,
 )
@@ -53,6 +56,9 @@ def gan_train(
     faces are synthetic. A killed run resumes when rerun; a finished folder is reused.
     Set quality.encoder to a pain-model folder for the Frechet distance and the
     conditioning check.
+
+    Exit codes: 0 trained (or reused); 1 bug; 2 bad usage or config; 4 environment problem
+    (data, device, folder).
 
     \b
     Examples:
@@ -109,6 +115,9 @@ def gan_sample(
     samples.json say synthetic too, so they can only ever join a training split
     (augment.gan_samples in a training config). Exit 2 for a missing or non-GAN folder,
     --per-level below 1 or an unwritable --out; 4 for damaged weights.
+
+    Exit codes: 0 samples written; 1 bug; 2 bad usage (levels, counts, folder); 4
+    environment problem (GAN folder missing or damaged).
 
     \b
     Examples:
@@ -168,6 +177,9 @@ def ablation(
     samples and with both, on one subject-wise split and several seeds; report the
     differences with 95% intervals (t over seeds, bootstrap over test subjects) in
     ablation.json and ablation.md. Finished runs are reused when rerun.
+
+    Exit codes: 0 every arm trained and compared; 1 bug; 2 bad usage or config; 4
+    environment problem (data, model folders, device).
 
     \b
     Examples:

@@ -6,9 +6,12 @@ from pathlib import Path
 
 import typer
 
-from pedpain.cli.common import print_json, settings_of
+from pedpain.cli.common import GROUP_EXIT_CODES, print_json, settings_of
 
-app = typer.Typer(help="Export models for deployment.", no_args_is_help=True)
+app = typer.Typer(
+    help=("Export models for deployment. " + GROUP_EXIT_CODES),
+    no_args_is_help=True,
+)
 
 
 @app.command("onnx")
@@ -26,6 +29,9 @@ def onnx(
     PyTorch on random faces (max abs difference <= 1e-4) before anything is written.
     Written into the model folder as model.onnx, it becomes the default CPU backend of
     'pedpain assess' (ONNX Runtime), as long as its checksum matches.
+
+    Exit codes: 0 exported and verified; 1 bug; 2 bad usage; 4 environment problem (model
+    folder missing or damaged, ONNX disagrees with PyTorch).
 
     \b
     Examples:
