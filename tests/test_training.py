@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 from pathlib import Path
 
@@ -435,53 +434,3 @@ def test_labels_skip_unrated_rows_and_need_face_files(tmp_path):
         read_labels(labels("input,subject_id,target\na.jpg,P01,\n"))
     with pytest.raises(UsageError, match="row 2's target is not a number"):
         read_labels(labels("input,subject_id,target\na.jpg,P01,severe\n"))
-
-
-def test_distill_resumes_after_a_kill_with_the_same_weights(
-    tmp_path, unbc_tree, trained, monkeypatch
-):
-    from pedpain.cli.main import run
-    from pedpain.training import distill
-
-    _, teacher, _ = trained
-    cfg = write_config(
-        tmp_path / "d.yaml",
-        unbc_tree,
-        stage="distill",
-        teacher_model=str(teacher),
-        name="student",
-        **{"model.input_size": 48, "train.epochs": 3, "train.lr": 0.001, "augment.flip": True},
-    )
-
-    def train(out: Path) -> int:
-        return run(["train", "--config", str(cfg), "--out", str(out), "--json"])
-
-    assert train(tmp_path / "whole") == 0
-    save, saved = distill._save_checkpoint, []
-
-    def killed_after_second_epoch(path: Path, state: dict) -> None:
-        save(path, state)
-        saved.append(state["epoch"])
-        if len(saved) == 2:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(distill, "_save_checkpoint", killed_after_second_epoch)
-    with contextlib.suppress(KeyboardInterrupt):
-        assert train(tmp_path / "killed") != 0
-    killed = tmp_path / "killed"
-    assert not (killed / "model.json").exists() and (killed / distill.CHECKPOINT).is_file()
-    # The rerun trains only the epoch the kill left (a fresh start would save 0, 1, 2).
-    resumed: list[int] = []
-    monkeypatch.setattr(
-        distill,
-        "_save_checkpoint",
-        lambda path, state: (save(path, state), resumed.append(state["epoch"])),
-    )
-    assert train(killed) == 0
-    monkeypatch.undo()
-    assert resumed == [2]
-    a = torch.load(tmp_path / "whole" / "model.pt", weights_only=True)
-    b = torch.load(killed / "model.pt", weights_only=True)
-    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-    card = json.loads((killed / "metrics.json").read_text())
-    assert len(card["train_loss"]) == 3

@@ -96,7 +96,7 @@ def _sequences(
     return clips
 
 
-def _collate(batch: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+def collate_clips(batch: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
     longest = max(len(b["emb"]) for b in batch)
     dim = batch[0]["emb"].shape[1]
     frames = torch.zeros(len(batch), longest, dim)
@@ -202,7 +202,7 @@ def run_temporal(
         # Seeded per epoch (not one generator for the run): a resumed run sees the
         # order an uninterrupted one would.
         sampler=EpochSampler(len(train), config.train.seed),
-        collate_fn=_collate,
+        collate_fn=collate_clips,
     )
     trainer = make_trainer(
         config.trainer,
@@ -254,7 +254,7 @@ def _held_out(
 ) -> dict[str, Any]:
     if not clips:
         return {"n": 0, "mae": None, "pooling_mae": None, "pcc": None}
-    batch = _collate(clips)
+    batch = collate_clips(clips)
     frac, _ = module.head(batch["frames"], batch["mask"])
     pred = frac.clamp(0, 1).numpy() * target_max
     pooled = np.array([robust_pool(c["scores"]) for c in clips])
