@@ -131,3 +131,30 @@ def test_active_model_comes_from_the_settings(folder: Path, monkeypatch) -> None
     assert resolve_model(None, home) == other.resolve()
     monkeypatch.delenv("PEDPAIN_MODEL")
     assert resolve_model(None, home) == folder.resolve()
+
+
+def test_scoring_a_model_folder_loads_no_training_code(tmp_path: Path) -> None:
+    """`pedpain evaluate --model` scores a folder with the model-folder reader and the
+    data layer only: neither pedpain.training nor Lightning is imported."""
+    import subprocess
+    import sys
+
+    from training_fixtures import make_unbc_tree
+
+    model = write_model_folder(tmp_path / "m")
+    tree = make_unbc_tree(tmp_path / "unbc", frames_per_seq=3)
+    code = (
+        "import json, sys; from pedpain.cli.main import run; "
+        "code = run(sys.argv[1:]); "
+        "heavy = ('pedpain.training', 'lightning'); "
+        "loaded = sorted(m for m in sys.modules if m.startswith(heavy)); "
+        "print(json.dumps({'code': code, 'loaded': loaded}), file=sys.stderr)"
+    )
+    args = ["evaluate", "--model", str(model), "--data", str(tree), "--out", str(tmp_path / "e")]
+    out = subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, check=False
+    )
+    report = json.loads(out.stderr.strip().splitlines()[-1])
+    assert report["code"] == 0, out.stderr
+    assert report["loaded"] == []
+    assert (tmp_path / "e" / "metrics.json").is_file()

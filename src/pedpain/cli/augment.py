@@ -10,7 +10,6 @@ import typer
 from pedpain import DISCLAIMER
 from pedpain.cli.common import GROUP_EXIT_CODES, print_json, settings_of
 from pedpain.core.errors import UsageError
-from pedpain.training.chatter import quiet_lightning_logs
 
 app = typer.Typer(
     help=(
@@ -23,6 +22,8 @@ app = typer.Typer(
 
 
 def _quiet_lightning(level: str) -> None:
+    from pedpain.training.chatter import quiet_lightning_logs
+
     if level != "debug":
         quiet_lightning_logs()
 
