@@ -167,7 +167,8 @@ def import_weights(src: Path, kind: Kind, backbone: str, out: Path) -> ImportRep
         atomic_write_bytes(out, buffer.getvalue())
         record = out.with_name(out.name + ".json")
         source_sha = sha256_file(src)
-        doc = {
+        dropped = sorted(k for k in state if k.startswith(DROPPED[kind]))
+        doc: dict[str, Any] = {
             "kind": kind,
             "backbone": backbone,
             "layout": "torchvision vgg16 state dict (features.N, classifier.0/3)",
@@ -175,10 +176,10 @@ def import_weights(src: Path, kind: Kind, backbone: str, out: Path) -> ImportRep
             "source_sha256": source_sha,
             "sha256": sha256_file(out),
             "tensors": len(fitted),
-            "dropped": sorted(k for k in state if k.startswith(DROPPED[kind])),
+            "dropped": dropped,
             "mapping": vggface_mapping() if kind == "vggface" else "identity",
         }
         atomic_write_text(record, json.dumps(doc, indent=2))
     except OSError as exc:
         raise EnvironmentProblem(f"cannot write {out}: {exc.strerror or exc}") from None
-    return ImportReport(out, record, source_sha, len(fitted), doc["dropped"])
+    return ImportReport(out, record, source_sha, len(fitted), dropped)

@@ -222,43 +222,6 @@ def _build_module(config: ExperimentConfig, targets: np.ndarray) -> PainModule:
     return module
 
 
-def _build_module(config: ExperimentConfig, targets: np.ndarray) -> PainModule:
-    m = config.model
-    spec = InputSpec(size=m.input_size, normalisation=m.normalisation)
-    module = PainModule(
-        backbone=m.backbone,
-        input_spec=spec.to_dict(),
-        head_hidden=m.head_hidden,
-        dropout=m.dropout,
-        target_max=config.target_max,
-        pain_threshold=config.data.pain_threshold,
-        lr=config.train.lr,
-        weight_decay=config.train.weight_decay,
-        pain_loss_weight=config.train.pain_loss_weight,
-        pos_weight=positive_weight(targets, config.data.pain_threshold),
-        augment=config.augment.model_dump(mode="json"),
-        finetune_lr_factor=config.train.finetune_lr_factor,
-        seed=config.train.seed,
-        max_epochs=config.train.epochs,
-    )
-    if config.stage == "source" and m.weights is not None:
-        from pedpain.models.registry import create_backbone
-
-        module.net.backbone = create_backbone(m.backbone, weights=m.weights, spec=spec)
-    if config.stage == "transfer":
-        assert config.source_model is not None
-        source = load_model_folder(config.source_model)
-        if source.meta["backbone"] != m.backbone:
-            raise UsageError(
-                f"source model backbone {source.meta['backbone']} differs from "
-                f"model.backbone {m.backbone}"
-            )
-        # Keep the convolutional and pooling layers; the fully connected head is new.
-        module.net.backbone.load_state_dict(source.net.backbone.state_dict())
-    module.to(memory_format=torch.channels_last)
-    return module
-
-
 def clear_run(folder: Path) -> None:
     """Remove a previous run's outputs (used by --restart)."""
     if folder.exists():
