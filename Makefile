@@ -29,13 +29,16 @@ env-dev: env
 demo: env
 	$(BIN)/pedpain demo --workdir $(DEMO_DIR)
 
+# Two or more worker processes (pytest-xdist), one test file per worker at a time so a
+# file's module-scoped fixtures are built once; PYTEST_ARGS="-n 0" runs in one process.
 test: env-dev
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n auto --dist loadfile $(PYTEST_ARGS)
 
 lint: env-dev
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/python -m pytest -q -n 0 tests/test_layers.py  # the layer contract, no circles
 
 bench: env-dev
 	@set -e; for script in benchmarks/bench_*.py; do \

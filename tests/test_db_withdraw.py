@@ -12,6 +12,7 @@ from PIL import Image
 from sqlalchemy import func, select
 
 from db_fixtures import DbEnv
+from model_folders import model_meta
 from oapc_fixture import CohortSpec
 from pedpain.models.bundle import MODEL_FORMAT
 from pedpain.store import import_cohort, read_manifest, register_derived
@@ -73,7 +74,9 @@ def _prepare(dbenv: DbEnv, tmp_path: Path, cli) -> tuple[Path, CohortSpec, dict[
         (model / "model.json").write_text(
             json.dumps(
                 {
+                    **model_meta("t1"),
                     "format": MODEL_FORMAT,
+                    "sha256": "0" * 64,
                     "subjects_train": [GONE, KEPT],
                     "subjects_test": ["FX-0003"],
                 }

@@ -225,10 +225,10 @@ def test_bad_inputs_give_one_line_errors(cli, tmp_path, trained):
 
 def test_resume_gives_the_same_weights(tmp_path):
     """Train 2 epochs straight, and 1 epoch then 1 more from the checkpoint: same EMA."""
+    from pedpain.data.faces import FaceTable
     from pedpain.training.config import DataConfig
     from pedpain.training.datamodule import ArrayFaces
     from pedpain.training.gan import GanConfig, run_gan
-    from pedpain.training.run import FaceTable
 
     rng = np.random.default_rng(0)
     faces = rng.integers(0, 255, (24, 64, 64, 3), dtype=np.uint8)
@@ -302,9 +302,10 @@ def test_gan_samples_join_the_training_split_only(cli, trained, tmp_path):
 
 def test_synthetic_rows_in_a_table_never_reach_test(tmp_path):
     """Even a table that carries synthetic-flagged rows keeps them out of val and test."""
+    from pedpain.data.faces import FaceTable
     from pedpain.training.config import ExperimentConfig
     from pedpain.training.datamodule import ArrayFaces
-    from pedpain.training.run import FaceTable, run_experiment
+    from pedpain.training.run import run_experiment
 
     rng = np.random.default_rng(1)
     n = 48

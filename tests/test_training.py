@@ -2,61 +2,19 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pandas as pd
 import pytest
 import torch
-import yaml
 
 from pedpain.core.errors import EnvironmentProblem, UsageError
 from pedpain.models import available_backbones, create_backbone
 from pedpain.models.bundle import load_model_folder
-from pedpain.training.config import apply_overrides, load_experiment
-
-SUBJECTS = ["042-ll042", "043-jh043", "047-jl047", "048-aa048", "049-bm049", "052-dr052"]
-
-
-def _num(v: float) -> str:
-    return f"   {v:.7e}\n"
-
-
-def make_unbc_tree(root: Path, frames_per_seq: int = 12, seed: int = 0) -> Path:
-    """Images whose bright square grows with PSPI; AAM eyes at fixed places."""
-    rng = np.random.default_rng(seed)
-    for subj in SUBJECTS:
-        initials, sid = subj[4:6], subj[:3]
-        shade = int(rng.integers(30, 90))
-        for seq in (f"{initials}{sid}t1aaaff", f"{initials}{sid}t2afunaff"):
-            for i in range(1, frames_per_seq + 1):
-                stem = f"{seq}{i:03d}"
-                pspi = int(rng.integers(0, 9)) if rng.random() < 0.6 else 0
-                img = np.full((120, 160, 3), shade, np.uint8)
-                img += rng.integers(0, 20, img.shape, dtype=np.uint8)
-                r = 6 + pspi * 3
-                img[70 - r : 70 + r, 80 - r : 80 + r] = 230
-                for part, rel in (("Images", f"{stem}.png"),):
-                    d = root / part / subj / seq
-                    d.mkdir(parents=True, exist_ok=True)
-                    cv2.imwrite(str(d / rel), img)
-                for kind, text in (
-                    ("PSPI", _num(pspi)),
-                    ("FACS", "" if pspi == 0 else f"   {4:.7e}   {pspi:.7e}   {0:.7e}   {0:.7e}\n"),
-                ):
-                    d = root / "Frame_Labels" / kind / subj / seq
-                    d.mkdir(parents=True, exist_ok=True)
-                    (d / f"{stem}_facs.txt").write_text(text)
-                pts = np.tile([[80.0, 60.0]], (66, 1))
-                pts[36:42] = [60, 45]
-                pts[42:48] = [100, 45]
-                d = root / "AAM_landmarks" / subj / seq
-                d.mkdir(parents=True, exist_ok=True)
-                (d / f"{stem}_aam.txt").write_text("".join(f"{x} {y}\n" for x, y in pts))
-    return root
+from pedpain.training.config import load_experiment
+from training_fixtures import SUBJECTS, make_unbc_tree, write_config  # noqa: F401  (re-exported)
 
 
 def _process_env() -> dict[str, str]:
@@ -103,46 +61,15 @@ def _run_killed_after_first_checkpoint(cfg: Path, out: Path) -> None:
     assert state["epoch"] < 2, "the kill must land mid-run (before the last of 3 epochs)"
 
 
-def write_config(path: Path, root: Path, **extra) -> Path:
-    doc = {
-        "stage": "source",
-        "name": "tiny",
-        "data": {
-            "kind": "unbc",
-            "root": str(root),
-            "target": "pspi",
-            "cache": str(root.parent / f"{root.name}-faces"),
-        },
-        "split": {"kind": "holdout", "test_fraction": 0.34, "val_fraction": 0.0},
-        "model": {"backbone": "resnet18", "input_size": 64, "head_hidden": [32]},
-        "train": {"batch_size": 16, "epochs": 3, "lr": 0.003, "early_stopping_patience": 0},
-        "augment": {"rotation_deg": 5},
-    }
-    doc = apply_overrides(doc, [f"{k}={v}" for k, v in extra.items()])
-    path.write_text(yaml.safe_dump(doc))
-    return path
+@pytest.fixture(scope="module")
+def unbc_tree(tiny_unbc_tree) -> Path:
+    return tiny_unbc_tree
 
 
 @pytest.fixture(scope="module")
-def unbc_tree(tmp_path_factory) -> Path:
-    return make_unbc_tree(tmp_path_factory.mktemp("unbc"))
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory, unbc_tree) -> tuple[Path, Path, dict]:
-    """One uninterrupted 3-epoch source run, shared by the tests below."""
-    from pedpain.cli.main import run
-
-    base = tmp_path_factory.mktemp("trained")
-    cfg = write_config(base / "c.yaml", unbc_tree)
-    import contextlib
-    import io
-
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        code = run(["train", "--config", str(cfg), "--out", str(base / "m"), "--json"])
-    assert code == 0
-    return cfg, base / "m", json.loads(out.getvalue())
+def trained(tiny_source_model) -> tuple[Path, Path, dict]:
+    """One uninterrupted 3-epoch source run (the session's), shared by the tests below."""
+    return tiny_source_model
 
 
 def test_registry_builds_every_backbone_with_its_feature_size():
@@ -420,9 +347,10 @@ def test_temporal_head_trains_on_clips_and_assess_can_load_it(tmp_path, trained)
     import pandas as pd
 
     from pedpain.assess.engine import _load_temporal
+    from pedpain.data.faces import FaceTable
     from pedpain.training.config import ExperimentConfig
     from pedpain.training.datamodule import ArrayFaces
-    from pedpain.training.run import FaceTable, run_experiment
+    from pedpain.training.run import run_experiment
 
     model_dir = trained[1]
     meta = load_model_folder(model_dir).meta
@@ -485,7 +413,7 @@ def test_loader_reads_whole_batches_in_sampler_order():
 
 
 def test_labels_skip_unrated_rows_and_need_face_files(tmp_path):
-    from pedpain.training.tables import read_labels
+    from pedpain.data.face_tables import read_labels
 
     def labels(text: str) -> Path:
         path = tmp_path / "labels.csv"
@@ -506,53 +434,3 @@ def test_labels_skip_unrated_rows_and_need_face_files(tmp_path):
         read_labels(labels("input,subject_id,target\na.jpg,P01,\n"))
     with pytest.raises(UsageError, match="row 2's target is not a number"):
         read_labels(labels("input,subject_id,target\na.jpg,P01,severe\n"))
-
-
-def test_distill_resumes_after_a_kill_with_the_same_weights(
-    tmp_path, unbc_tree, trained, monkeypatch
-):
-    from pedpain.cli.main import run
-    from pedpain.training import distill
-
-    _, teacher, _ = trained
-    cfg = write_config(
-        tmp_path / "d.yaml",
-        unbc_tree,
-        stage="distill",
-        teacher_model=str(teacher),
-        name="student",
-        **{"model.input_size": 48, "train.epochs": 3, "train.lr": 0.001, "augment.flip": True},
-    )
-
-    def train(out: Path) -> int:
-        return run(["train", "--config", str(cfg), "--out", str(out), "--json"])
-
-    assert train(tmp_path / "whole") == 0
-    save, saved = distill._save_checkpoint, []
-
-    def killed_after_second_epoch(path: Path, state: dict) -> None:
-        save(path, state)
-        saved.append(state["epoch"])
-        if len(saved) == 2:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(distill, "_save_checkpoint", killed_after_second_epoch)
-    with contextlib.suppress(KeyboardInterrupt):
-        assert train(tmp_path / "killed") != 0
-    killed = tmp_path / "killed"
-    assert not (killed / "model.json").exists() and (killed / distill.CHECKPOINT).is_file()
-    # The rerun trains only the epoch the kill left (a fresh start would save 0, 1, 2).
-    resumed: list[int] = []
-    monkeypatch.setattr(
-        distill,
-        "_save_checkpoint",
-        lambda path, state: (save(path, state), resumed.append(state["epoch"])),
-    )
-    assert train(killed) == 0
-    monkeypatch.undo()
-    assert resumed == [2]
-    a = torch.load(tmp_path / "whole" / "model.pt", weights_only=True)
-    b = torch.load(killed / "model.pt", weights_only=True)
-    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-    card = json.loads((killed / "metrics.json").read_text())
-    assert len(card["train_loss"]) == 3

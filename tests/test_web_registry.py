@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
+from model_folders import write_model_folder
 from pedpain.core.errors import UsageError
 from pedpain.core.settings import load_settings
-from pedpain.models.bundle import MODEL_FORMAT, sha256_file
 from pedpain.web.engines import active_folder, list_models, set_active
 
 
@@ -17,17 +16,9 @@ def test_only_intact_models_can_be_made_active(tmp_path: Path) -> None:
     home = tmp_path / "home"
     models = home / "models"
     for name, intact in (("good", True), ("bad", False)):
-        folder = models / name
-        folder.mkdir(parents=True)
-        (folder / "model.pt").write_bytes(f"weights of {name}".encode())
-        sha = sha256_file(folder / "model.pt") if intact else "0" * 64
-        doc = {
-            "format": MODEL_FORMAT,
-            "name": name,
-            "sha256": sha,
-            "created": "2026-11-26T00:00:00+00:00",
-        }
-        (folder / "model.json").write_text(json.dumps(doc))
+        folder = write_model_folder(models / name, name)
+        if not intact:
+            (folder / "model.pt").write_bytes(b"weights that do not match the checksum")
     settings = load_settings(home=home, database_url=f"sqlite:///{home / 'pedpain.db'}")
     assert {m["id"] for m in list_models(settings)} == {"good", "bad"}
 

@@ -12,8 +12,6 @@ active`` (a folder or a symbolic link to one).
 from __future__ import annotations
 
 import contextlib
-import json
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,37 +21,35 @@ import numpy as np
 import torch
 
 from pedpain.core.errors import EnvironmentProblem, UsageError
-from pedpain.core.files import atomic_write_bytes, atomic_write_text
+from pedpain.core.files import atomic_write_bytes
 from pedpain.core.logging import get_logger
-from pedpain.models.bundle import LoadedModel, sha256_file
+from pedpain.models.bundle import (
+    ONNX_FILE,
+    ONNX_META,
+    LoadedModel,
+    read_onnx_record,
+    read_preprocessing,
+    resolve_model_folder,
+    sha256_file,
+    write_onnx_record,
+)
 from pedpain.models.inputs import model_input
 
 log = get_logger(__name__)
 
 Backend = Literal["auto", "torch", "onnx"]
-ONNX_FILE = "model.onnx"
-ONNX_META = "onnx.json"
 TOLERANCE = 1e-4
 
 
 def resolve_model(model: str | Path | None, home: Path | None = None) -> Path:
-    """The model folder to use (see module doc); EnvironmentProblem when there is none."""
-    if model is None:
-        env = os.environ.get("PEDPAIN_MODEL")
-        if env:
-            model = env
-    if model is None:
-        root = home if home is not None else Path(os.environ.get("PEDPAIN_HOME", "pedpain-data"))
-        active = root / "models" / "active"
-        if not (active / "model.json").is_file():
-            raise EnvironmentProblem(
-                f"no model: pass --model, set PEDPAIN_MODEL, or put one at {active}"
-            )
-        return active.resolve()
-    path = Path(model)
-    if not (path / "model.json").is_file():
-        raise EnvironmentProblem(f"no model folder at {path} (model.json missing)")
-    return path
+    """The model folder to use (see module doc); EnvironmentProblem when there is none.
+
+    The default comes from the settings (``model``, ``home``), never from the
+    environment directly: ``home`` overrides the settings' data root when given."""
+    from pedpain.core.settings import load_settings
+
+    settings = load_settings(home=home)
+    return resolve_model_folder(model, settings)
 
 
 class Scorer(Protocol):
@@ -146,12 +142,9 @@ def _concat(outs: list[tuple[np.ndarray, ...]]) -> tuple[np.ndarray, np.ndarray,
 def onnx_usable(folder: Path, weights_sha: str) -> Path | None:
     """The folder's model.onnx when it was exported from these very weights and its own
     checksum still matches, else None."""
-    onnx_path, meta_path = folder / ONNX_FILE, folder / ONNX_META
-    if not (onnx_path.is_file() and meta_path.is_file()):
-        return None
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    onnx_path = folder / ONNX_FILE
+    meta = read_onnx_record(folder)  # a damaged record is refused, not skipped
+    if meta is None or not onnx_path.is_file():
         return None
     if meta.get("weights_sha256") != weights_sha:
         return None
@@ -268,14 +261,12 @@ def export_onnx(loaded: LoadedModel, out: Path, seed: int = 0) -> ExportReport:
         "outputs": ["intensity (target scale)", "probability", "embedding"],
     }
     if out.resolve().parent == loaded.folder.resolve() and out.name == ONNX_FILE:
-        atomic_write_text(loaded.folder / ONNX_META, json.dumps(meta, indent=2))
+        write_onnx_record(loaded.folder / ONNX_META, meta)
     else:
-        atomic_write_text(out.with_suffix(".json"), json.dumps(meta, indent=2))
+        write_onnx_record(out.with_suffix(".json"), meta)
     return ExportReport(out, worst, digest, time.perf_counter() - started)
 
 
 def _stored_size(loaded: LoadedModel) -> int:
     """The side of the stored faces the model was trained on (preprocessing.json)."""
-    from pedpain.assess.pipeline_config import preprocess_config
-
-    return preprocess_config(loaded.folder).size
+    return read_preprocessing(loaded.folder).size

@@ -23,14 +23,12 @@ import cv2
 import numpy as np
 
 from pedpain.assess.quality import (
-    QUALITY_FILE,
     QualityThresholds,
     check_face,
     face_measures,
     identity_distance,
     identity_vector,
 )
-from pedpain.core.files import atomic_write_text
 from pedpain.vision.config import PreprocessConfig
 from pedpain.vision.processor import FaceProcessor
 
@@ -298,7 +296,9 @@ def calibrate_model_folder(
         },
     }
     if folder is not None:
-        atomic_write_text(Path(folder) / QUALITY_FILE, json.dumps(doc, indent=2))
+        from pedpain.models.bundle import write_quality
+
+        write_quality(folder, doc)
     return doc
 
 

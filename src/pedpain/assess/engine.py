@@ -13,7 +13,6 @@ protocol's 10 s window: the 10 s with the most usable faces.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Iterable, Sequence
@@ -43,9 +42,9 @@ from pedpain.clinical.age import parse_age
 from pedpain.clinical.scales import denormalise, recommended_scale
 from pedpain.core.errors import UsageError
 from pedpain.core.logging import get_logger
-from pedpain.models.bundle import LoadedModel, load_model_folder
+from pedpain.models.bundle import LoadedModel, load_model_folder, load_temporal_head
 from pedpain.models.inputs import model_input
-from pedpain.models.temporal import TEMPORAL_HEADS, robust_pool
+from pedpain.models.temporal import robust_pool
 from pedpain.vision.processor import FaceProcessor, FaceResult
 from pedpain.vision.reading import MediaRejected, VideoReader, read_image, sniff_kind
 from pedpain.vision.video import BestWindow, outputs_for_source_frame
@@ -56,8 +55,6 @@ HEAVY_BACKBONES = frozenset({"vgg16", "resnet50", "vgg16_resnet50"})
 LIGHT_ANALYSIS_FPS = 10.0
 HEAVY_ANALYSIS_FPS = 2.5
 MAX_PHOTOS = 3
-TEMPORAL_FILE = "temporal.pt"
-TEMPORAL_META = "temporal.json"
 
 Input = str | Path | np.ndarray
 
@@ -521,21 +518,7 @@ def _guess_kind(name: str) -> str:
 
 def _load_temporal(folder: Path) -> torch.nn.Module | None:
     """The folder's trained temporal head (``temporal.json`` + ``temporal.pt``), if any."""
-    meta_path, weights = folder / TEMPORAL_META, folder / TEMPORAL_FILE
-    if not (meta_path.is_file() and weights.is_file()):
-        return None
-    from pedpain.core.errors import EnvironmentProblem
-    from pedpain.models.bundle import sha256_file
-
-    meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    if meta.get("sha256") != sha256_file(weights):
-        raise EnvironmentProblem(f"temporal head in {folder} does not match its checksum")
-    kind = meta.get("kind")
-    if kind not in TEMPORAL_HEADS:
-        raise EnvironmentProblem(f"unknown temporal head kind {kind!r} in {folder}")
-    head = TEMPORAL_HEADS[kind](int(meta["dim"]), int(meta.get("hidden", 64)))
-    head.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
-    return head.eval()
+    return load_temporal_head(folder)
 
 
 __all__ = ["REASONS", "Assessor", "Stream", "assess"]

@@ -11,7 +11,6 @@ the model folder's ``quality.json``.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -20,9 +19,9 @@ from typing import Any
 import cv2
 import numpy as np
 
+from pedpain.models.bundle import QUALITY_FILE as QUALITY_FILE  # callers import it here
 from pedpain.vision.processor import FaceResult
 
-QUALITY_FILE = "quality.json"
 OCCLUSION_SIDE = 96
 
 #: Reason codes, in the order they are checked (the first that applies is reported).
@@ -80,14 +79,21 @@ class QualityThresholds:
     @classmethod
     def for_model(cls, folder: Path | None) -> QualityThresholds:
         """The model folder's calibrated ``quality.json`` when there is one, else the
-        defaults shipped here."""
-        if folder is not None and (folder / QUALITY_FILE).is_file():
-            try:
-                doc = json.loads((folder / QUALITY_FILE).read_text(encoding="utf-8"))
-                return cls.from_dict({**doc.get("thresholds", doc), "source": str(folder)})
-            except (json.JSONDecodeError, TypeError, ValueError):
-                pass  # a damaged file must not stop assessment: the defaults are safe
-        return cls()
+        defaults shipped here. A damaged file is refused (EnvironmentProblem): a gate
+        silently loosened to the defaults would pass faces the calibration rejects."""
+        from pedpain.models.bundle import read_quality
+
+        thresholds = read_quality(folder) if folder is not None else None
+        if thresholds is None:
+            return cls()
+        try:
+            return cls.from_dict({**thresholds, "source": str(folder)})
+        except (TypeError, ValueError):
+            from pedpain.core.errors import EnvironmentProblem
+
+            raise EnvironmentProblem(
+                f"quality.json in {folder} holds invalid thresholds (damaged file)"
+            ) from None
 
 
 @dataclass

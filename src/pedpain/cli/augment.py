@@ -8,18 +8,22 @@ from pathlib import Path
 import typer
 
 from pedpain import DISCLAIMER
-from pedpain.cli.common import print_json, settings_of
+from pedpain.cli.common import GROUP_EXIT_CODES, print_json, settings_of
 from pedpain.core.errors import UsageError
-from pedpain.training.chatter import quiet_lightning_logs
 
 app = typer.Typer(
-    help="GAN augmentation: synthetic pain faces per level, and whether they help.",
+    help=(
+        "GAN augmentation: synthetic pain faces per level, and whether they help. "
+        + GROUP_EXIT_CODES
+    ),
     no_args_is_help=True,
     rich_markup_mode=None,
 )
 
 
 def _quiet_lightning(level: str) -> None:
+    from pedpain.training.chatter import quiet_lightning_logs
+
     if level != "debug":
         quiet_lightning_logs()
 
@@ -54,23 +58,24 @@ def gan_train(
     Set quality.encoder to a pain-model folder for the Frechet distance and the
     conditioning check.
 
+    Exit codes: 0 trained (or reused); 1 bug; 2 bad usage or config; 4 environment problem
+    (data, device, folder).
+
     \b
     Examples:
       pedpain augment gan-train --config configs/gan_unbc64.yaml data.root=/data/UNBC
       pedpain augment gan-train -c configs/gan_unbc64.yaml gan.size=128 --out models/gan128
     """
-    from pedpain.core.progress import progress_enabled
-    from pedpain.training.gan import load_gan_config, run_gan
-    from pedpain.training.tables import load_face_table
+    from pedpain.training import train_from_config
+    from pedpain.training.gan import load_gan_config
 
     settings = settings_of(ctx)
-    gan_config = load_gan_config(config, overrides or [])
-    folder = out or gan_config.out or settings.home / "models" / gan_config.name
-    _writable(folder)
-    _quiet_lightning(settings.log_level)
-    table = load_face_table(gan_config.data, folder.parent / f".{folder.name}-data")
-    metrics = run_gan(gan_config, table, folder, progress=progress_enabled())
-    doc = {"model": str(folder), "samples_png": str(folder / "samples.png"), **metrics}
+    load_gan_config(config, overrides or [])  # a pain-model config here is a usage error
+    run = train_from_config(config, overrides or [], out, settings=settings)
+    if not run.main:
+        return  # a DDP worker process: rank 0 reports
+    folder, metrics = run.folder, run.gan_metrics
+    doc = run.to_dict()
     if as_json:
         print_json(doc)
         return
@@ -111,6 +116,9 @@ def gan_sample(
     samples.json say synthetic too, so they can only ever join a training split
     (augment.gan_samples in a training config). Exit 2 for a missing or non-GAN folder,
     --per-level below 1 or an unwritable --out; 4 for damaged weights.
+
+    Exit codes: 0 samples written; 1 bug; 2 bad usage (levels, counts, folder); 4
+    environment problem (GAN folder missing or damaged).
 
     \b
     Examples:
@@ -171,15 +179,18 @@ def ablation(
     differences with 95% intervals (t over seeds, bootstrap over test subjects) in
     ablation.json and ablation.md. Finished runs are reused when rerun.
 
+    Exit codes: 0 every arm trained and compared; 1 bug; 2 bad usage or config; 4
+    environment problem (data, model folders, device).
+
     \b
     Examples:
       pedpain augment ablation --config configs/source_unbc_loso.yaml --gan models/pain-gan \\
         split.kind=holdout --seeds 3
       pedpain augment ablation -c exp.yaml --gan models/pain-gan --seeds 2 train.epochs=3 --json
     """
+    from pedpain.data.face_tables import load_face_table
     from pedpain.training.ablation import run_ablation
     from pedpain.training.config import load_experiment
-    from pedpain.training.tables import load_face_table
 
     if seeds < 1:
         raise UsageError("--seeds must be at least 1")

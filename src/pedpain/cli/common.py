@@ -42,3 +42,11 @@ def print_json(doc: Any) -> None:
     sys.stdout.write(json.dumps(_jsonable(doc), ensure_ascii=False, indent=2, allow_nan=False))
     sys.stdout.write("\n")
     sys.stdout.flush()
+
+
+#: The exit codes a command group's --help lists (each subcommand lists its own).
+GROUP_EXIT_CODES = (
+    "Exit codes: 0 ok, 1 bug, 2 bad usage (unknown or missing subcommand, bad option), "
+    "3 some inputs rejected, 4 environment problem; each subcommand's --help says which "
+    "apply."
+)

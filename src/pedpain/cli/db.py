@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from pedpain import DISCLAIMER
-from pedpain.cli.common import print_json, settings_of
+from pedpain.cli.common import GROUP_EXIT_CODES, print_json, settings_of
 from pedpain.core.errors import InputsRejected
 from pedpain.store import (
     MediaKey,
@@ -29,6 +29,8 @@ app = typer.Typer(
         "The OAPC-FEI research database: consented children, sessions, encrypted media, "
         "ratings, audit. SQLite in PEDPAIN_HOME by default; PostgreSQL with "
         "PEDPAIN_DATABASE_URL. Media keys: PEDPAIN_KEY_FILE or PEDPAIN_MEDIA_KEY.\n\n"
+        + GROUP_EXIT_CODES
+        + "\n\n"
         "\b\nExamples:\n  pedpain db init\n  pedpain db import cohort/\n  pedpain db stats --json"
     ),
     no_args_is_help=True,
@@ -49,6 +51,9 @@ def _echo_err(text: str) -> None:
 @app.command("init")
 def init(ctx: typer.Context, as_json: bool = JSON) -> None:
     """Create the database, or upgrade its schema to this version of pedpain.
+
+    Exit codes: 0 database ready; 1 bug; 2 bad usage or settings; 4 environment problem
+    (database unreachable or newer than pedpain).
 
     \b
     Examples:
@@ -82,6 +87,9 @@ def import_(
 
     Rows that break a rule are reported as FILE:LINE and left out (exit code 3); the good
     rows still go in. Ineligible children go to the screening log.
+
+    Exit codes: 0 everything imported; 1 bug; 2 bad usage; 3 some children or files rejected
+    (listed); 4 environment problem (database, media key).
 
     \b
     Examples:
@@ -122,7 +130,9 @@ def stats(ctx: typer.Context, actor: str | None = ACTOR, as_json: bool = JSON) -
 
     The ICC's model follows the design: two-way (ICC(2,k)) when the same raters scored
     every session, one-way (ICC(1,k), Shrout & Fleiss case 1) when raters vary; every
-    session with at least 2 ratings counts. Exit codes: 0 ok, 4 database unreachable.
+    session with at least 2 ratings counts.
+
+    Exit codes: 0 printed; 1 bug; 2 bad usage; 4 environment problem (database).
 
     \b
     Examples:
@@ -194,6 +204,9 @@ def export(
     Voided sessions are never exported (listed in voided.csv); corrected values are
     exported as corrected.
 
+    Exit codes: 0 manifest written; 1 bug; 2 bad usage; 3 some items rejected; 4 environment
+    problem (database, media key, folder).
+
     \b
     Examples:
       pedpain db export --out manifest/
@@ -230,6 +243,9 @@ def withdraw(
 ) -> None:
     """Consent withdrawal: erase the child's media, derived files and rows; keep an audit
     entry. Models trained with the child's data are listed as affected.
+
+    Exit codes: 0 withdrawn (or already withdrawn); 1 bug; 2 bad usage (unknown child); 4
+    environment problem (database, media).
 
     \b
     Examples:
@@ -272,6 +288,9 @@ def verify(
 ) -> None:
     """Find media files that are missing, altered or orphaned (exit code 3 if any).
 
+    Exit codes: 0 all media intact; 1 bug; 2 bad usage; 3 missing, altered or orphaned files
+    found; 4 environment problem (database, media key).
+
     \b
     Examples:
       pedpain db verify
@@ -310,6 +329,9 @@ def rotate(
     """Re-encrypt every media file under a new key (rerun to finish a killed rotation);
     then point PEDPAIN_KEY_FILE at the new key.
 
+    Exit codes: 0 every file re-encrypted; 1 bug; 2 bad usage; 4 environment problem
+    (database, key files).
+
     \b
     Examples:
       pedpain db keygen --out ~/keys/pedpain-2027.key
@@ -339,6 +361,9 @@ def keygen(
     """Create a media encryption key file. Keep it outside the data folder and the
     repository, and back it up: media cannot be read without it.
 
+    Exit codes: 0 key written; 1 bug; 2 bad usage (the file exists); 4 environment problem
+    (folder not writable).
+
     \b
     Examples:
       pedpain db keygen --out ~/.config/pedpain/media.key
@@ -362,6 +387,9 @@ def show(
     as_json: bool = JSON,
 ) -> None:
     """A child's timeline: consent, sessions, ratings, media, analgesics (audited read).
+
+    Exit codes: 0 shown; 1 bug; 2 bad usage (unknown child); 4 environment problem
+    (database).
 
     \b
     Examples:

@@ -21,6 +21,9 @@ def demo(
 ) -> None:
     """Run the study pipeline on built-in synthetic data; rerunning reuses finished stages.
 
+    Exit codes: 0 every stage done; 1 bug; 2 bad usage; 4 environment problem (disk, face
+    models, device).
+
     \b
     Examples:
       pedpain demo --workdir /tmp/pedpain-demo --quick

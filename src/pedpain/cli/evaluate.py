@@ -18,7 +18,7 @@ import typer
 import yaml
 
 from pedpain import DISCLAIMER
-from pedpain.cli.common import print_json
+from pedpain.cli.common import GROUP_EXIT_CODES, print_json
 from pedpain.core.errors import EnvironmentProblem, InputsRejected, UsageError
 from pedpain.evaluation.defaults import DEFAULT_THRESHOLD
 
@@ -32,7 +32,8 @@ app = typer.Typer(
         "score, subgroups, calibration, and a self-contained HTML report.\n\n"
         "\b\nExamples:\n"
         "  pedpain evaluate predictions preds.csv --out eval/\n"
-        "  pedpain evaluate predictions preds.csv --out eval/ --threshold 3 --json"
+        "  pedpain evaluate predictions preds.csv --out eval/ --threshold 3 --json\n\n"
+        + GROUP_EXIT_CODES
     ),
     no_args_is_help=False,
     invoke_without_command=True,
@@ -64,6 +65,9 @@ def evaluate(
 ) -> None:
     """Evaluate a model on a dataset (--model --data --out), or a table of scores
     ('predictions'). Subjects the model was trained on are left out.
+
+    Exit codes: 0 evaluated; 1 bug; 2 bad usage (missing --model/--data/--out, data not
+    found); 3 rows rejected; 4 environment problem (model folder missing or damaged).
 
     \b
     Examples:
@@ -148,6 +152,9 @@ def predictions(
     correlated); DeLong's interval is given beside it. Rows with an empty reference,
     prediction or subject_id are dropped and counted (exit 3 after writing); text that is
     not a number, values outside the scale or a missing column refuse the file (exit 2).
+
+    Exit codes: 0 evaluated; 1 bug; 2 bad usage (columns, thresholds, options); 3 rows
+    rejected; 4 environment problem (output folder).
 
     \b
     Examples:

@@ -6,9 +6,12 @@ from pathlib import Path
 
 import typer
 
-from pedpain.cli.common import print_json, settings_of
+from pedpain.cli.common import GROUP_EXIT_CODES, print_json, settings_of
 
-app = typer.Typer(help="Export models for deployment.", no_args_is_help=True)
+app = typer.Typer(
+    help=("Export models for deployment. " + GROUP_EXIT_CODES),
+    no_args_is_help=True,
+)
 
 
 @app.command("onnx")
@@ -27,16 +30,19 @@ def onnx(
     Written into the model folder as model.onnx, it becomes the default CPU backend of
     'pedpain assess' (ONNX Runtime), as long as its checksum matches.
 
+    Exit codes: 0 exported and verified; 1 bug; 2 bad usage; 4 environment problem (model
+    folder missing or damaged, ONNX disagrees with PyTorch).
+
     \b
     Examples:
       pedpain export onnx --model models/bedside
       pedpain export onnx --model models/bedside --out deploy/bedside.onnx --json
     """
-    from pedpain.assess.backend import ONNX_FILE, export_onnx, resolve_model
-    from pedpain.models.bundle import load_model_folder
+    from pedpain.assess.backend import export_onnx
+    from pedpain.models.bundle import ONNX_FILE, load_model_folder, resolve_model_folder
 
     settings = settings_of(ctx)
-    folder = resolve_model(model or settings.model, settings.home)
+    folder = resolve_model_folder(model, settings)
     loaded = load_model_folder(folder)
     report = export_onnx(loaded, out or folder / ONNX_FILE)
     if as_json:

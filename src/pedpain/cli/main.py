@@ -28,6 +28,7 @@ from pedpain.cli import serve as serve_cmd
 from pedpain.cli import train as train_cmd
 from pedpain.cli import unbc as unbc_cmd
 from pedpain.cli import users as users_cmd
+from pedpain.cli import weights as weights_cmd
 from pedpain.core.errors import EXIT_BUG, EXIT_USAGE, PedpainError
 from pedpain.core.logging import configure_logging
 from pedpain.core.settings import load_settings
@@ -97,6 +98,7 @@ app.add_typer(export_cmd.app, name="export")
 app.command("serve")(serve_cmd.serve)
 app.add_typer(users_cmd.app, name="users")
 app.add_typer(correct_cmd.app, name="correct")
+app.add_typer(weights_cmd.app, name="weights")
 
 
 def _debug_requested(args: list[str]) -> bool:

@@ -9,11 +9,14 @@ from pathlib import Path
 import typer
 
 from pedpain import DISCLAIMER
-from pedpain.cli.common import print_json
+from pedpain.cli.common import GROUP_EXIT_CODES, print_json
 from pedpain.core.errors import UsageError
 
 app = typer.Typer(
-    help="Synthetic (phantom) data: an OAPC-FEI cohort or a UNBC-McMaster-layout tree.",
+    help=(
+        "Synthetic (phantom) data: an OAPC-FEI cohort or a UNBC-McMaster-layout tree. "
+        + GROUP_EXIT_CODES
+    ),
     no_args_is_help=True,
     rich_markup_mode=None,
 )
@@ -61,6 +64,8 @@ def oapc(
     the true latent pain. About one child in five breaks an inclusion or exclusion rule.
     truth/ holds per-photo and per-frame ground truth. A killed run resumes where it
     stopped when rerun with the same options.
+
+    Exit codes: 0 written; 1 bug; 2 bad usage (sizes, seed, folder).
 
     \b
     Examples:
@@ -117,6 +122,8 @@ def unbc(
     no action unit, PSPI = AU4 + max(AU6,AU7) + max(AU9,AU10) + AU43, 66 AAM points, VAS,
     OPR, AFF and SEN per sequence, and the black frames tv095t2aeunaff001-007 (subject
     095-tv095 is generated first). Not the archive, and not derived from it.
+
+    Exit codes: 0 written; 1 bug; 2 bad usage (sizes, seed, folder).
 
     \b
     Examples:

@@ -38,6 +38,8 @@ def scales(
 ) -> None:
     """The age-appropriate postoperative pain scales and their therapeutic thresholds.
 
+    Exit codes: 0 shown; 1 bug; 2 bad usage (age, scale or score out of range).
+
     \b
     Examples:
       pedpain scales --age 4y6m --json

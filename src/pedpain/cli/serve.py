@@ -28,6 +28,9 @@ def serve(
     not a medical device). Put it behind HTTPS when it listens beyond this machine:
     cookies are Secure unless HOST is local (PEDPAIN_WEB_SECURE_COOKIES overrides).
 
+    Exit codes: 0 stopped cleanly; 1 bug; 2 bad usage; 4 environment problem (database,
+    port, media key).
+
     \b
     Examples:
       pedpain db init && pedpain users create --role admin alice

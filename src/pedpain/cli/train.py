@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import typer
 
 from pedpain.cli.common import print_json, settings_of
-from pedpain.core.progress import progress_enabled
 
 
 def train(
@@ -38,8 +36,15 @@ def train(
     ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON summary on stdout."),
 ) -> None:
-    """Train a pain model: the source stage on UNBC-McMaster or the transfer stage on
-    children's faces. Folds are always by subject; a killed run resumes when rerun.
+    """Train a pain model: the source stage on UNBC-McMaster, the transfer stage on
+    children's faces, the distill stage (a bedside student learning a teacher), the
+    temporal stage (a clip head over a frame model) or, with a GAN config, the GAN.
+    Every stage runs on the same trainer: the --devices/--strategy/--precision flags and
+    trainer.* settings mean the same everywhere. Folds are always by subject; a killed
+    run resumes from its last checkpoint when rerun, to the same weights.
+
+    Exit codes: 0 trained (or reused), 1 bug, 2 bad usage or config,
+    3 inputs rejected, 4 environment problem (data, model folder, device).
 
     \b
     Examples:
@@ -47,13 +52,8 @@ def train(
       pedpain train --config configs/transfer_oapc.yaml source_model=models/source train.epochs=5
       pedpain train --config configs/source_unbc_vgg16.yaml --devices 4 --strategy ddp
     """
-    from pedpain.training.chatter import quiet_lightning_logs
-    from pedpain.training.config import load_experiment
-    from pedpain.training.run import run_experiment
-    from pedpain.training.study_db import record_in_study_database
-    from pedpain.training.tables import load_face_table
+    from pedpain.training import train_from_config
 
-    settings = settings_of(ctx)
     flags = {
         "devices": devices,
         "strategy": strategy,
@@ -63,28 +63,18 @@ def train(
     }
     # The flags are shorthands for trainer.* overrides and win over them.
     extra = [f"trainer.{k}={v}" for k, v in flags.items() if v is not None]
-    experiment = load_experiment(config, [*(overrides or []), *extra])
-    folder = out or experiment.out or settings.home / "models" / experiment.name
-    if settings.log_level != "debug":
-        quiet_lightning_logs()
-    table = load_face_table(experiment.data, folder.parent / f".{folder.name}-data")
-    results = run_experiment(experiment, table, folder, progress=progress_enabled())
-    if os.environ.get("LOCAL_RANK", "0") != "0" or os.environ.get("NODE_RANK", "0") != "0":
+    run = train_from_config(config, [*(overrides or []), *extra], out, settings=settings_of(ctx))
+    if not run.main:
         return  # a DDP worker process: rank 0 reports
-    registered = None
-    if experiment.data.kind == "faces" and experiment.data.labels is not None:
-        registered = record_in_study_database(
-            settings, experiment.data.labels, experiment.name, folder, [r.folder for r in results]
-        )
-    doc = {
-        "model": str(folder),
-        "stage": experiment.stage,
-        "folds": [
-            {"fold": r.fold, "folder": str(r.folder), "reused": r.reused, **r.metrics}
-            for r in results
-        ],
-        "registered_model_run": registered,
-    }
+    doc = run.to_dict()
+    folder = run.folder
+    results = run.folds
+    if run.kind == "gan":
+        if as_json:
+            print_json(doc)
+        else:
+            typer.echo(f"GAN written to {folder}; its faces are synthetic.")
+        return
     if as_json:
         print_json(doc)
         return

@@ -6,11 +6,14 @@ from pathlib import Path
 
 import typer
 
-from pedpain.cli.common import print_json
+from pedpain.cli.common import GROUP_EXIT_CODES, print_json
 from pedpain.data.unbc import UnbcArchive
 
 app = typer.Typer(
-    help="The UNBC-McMaster Shoulder Pain Expression Archive (licence holders' copies).",
+    help=(
+        "The UNBC-McMaster Shoulder Pain Expression Archive (licence holders' copies). "
+        + GROUP_EXIT_CODES
+    ),
     no_args_is_help=True,
 )
 
@@ -24,6 +27,8 @@ def summary(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document on stdout."),
 ) -> None:
     """What a UNBC-McMaster tree holds: subjects, sequences, frames, PSPI, black frames.
+
+    Exit codes: 0 summarised; 1 bug; 2 bad usage (not a UNBC-McMaster tree).
 
     \b
     Examples:

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import typer
 
-from pedpain.cli.common import print_json, settings_of
+from pedpain.cli.common import GROUP_EXIT_CODES, print_json, settings_of
 from pedpain.core.errors import UsageError
 
 app = typer.Typer(
-    help="Accounts of the web app: admin, researcher, rater, nurse.", no_args_is_help=True
+    help=("Accounts of the web app: admin, researcher, rater, nurse. " + GROUP_EXIT_CODES),
+    no_args_is_help=True,
 )
 JSON = typer.Option(False, "--json", help="Print one JSON document.")
 
@@ -52,6 +53,9 @@ def create(
     """Create an account (the password is prompted for, read from --password-file, or
     read from a pipe; never given on the command line).
 
+    Exit codes: 0 created; 1 bug; 2 bad usage (name taken, role, weak password); 4
+    environment problem (database).
+
     \b
     Examples:
       pedpain users create --role admin alice
@@ -73,6 +77,8 @@ def create(
 @app.command("list")
 def list_(ctx: typer.Context, as_json: bool = JSON) -> None:
     """List accounts.
+
+    Exit codes: 0 listed; 1 bug; 2 bad usage; 4 environment problem (database).
 
     \b
     Examples:
@@ -103,6 +109,9 @@ def set_(
     password_file: Path | None = typer.Option(None, "--password-file"),
 ) -> None:
     """Change an account's role, state or password (ends its sessions).
+
+    Exit codes: 0 changed; 1 bug; 2 bad usage (unknown account, role, weak password); 4
+    environment problem (database).
 
     \b
     Examples:
@@ -135,6 +144,9 @@ def token(
 ) -> None:
     """Make an API bearer token for USERNAME (same role); printed once, stored hashed.
     A password change or disabling the account revokes it for good.
+
+    Exit codes: 0 token printed; 1 bug; 2 bad usage (unknown or disabled account); 4
+    environment problem (database).
 
     \b
     Examples:

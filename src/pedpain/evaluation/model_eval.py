@@ -2,7 +2,7 @@
 metrics and report as ``evaluate predictions``.
 
 The dataset is a UNBC-McMaster tree (PSPI truth) or a ``pedpain preprocess`` output with
-a labels CSV (0-10 truth; see pedpain.training.tables). Subjects the model was trained or
+a labels CSV (0-10 truth; see pedpain.data.face_tables). Subjects the model was trained or
 validated on are left out, so a model is never scored on faces it has seen; if nothing
 is left, that is an error rather than a flattering number.
 """
@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from pedpain.core.errors import UsageError
+from pedpain.data.config import DataConfig
+from pedpain.data.face_tables import load_face_table
 from pedpain.evaluation.api import EvaluationResult, Protocol, evaluate_predictions
 from pedpain.models.bundle import FaceScorer, load_model_folder
-from pedpain.training.config import DataConfig
-from pedpain.training.run import predict_rows
-from pedpain.training.tables import load_face_table
+from pedpain.models.scoring import predict_rows
 
 
 def evaluate_model(

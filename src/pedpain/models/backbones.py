@@ -10,11 +10,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torchvision
 from torch import nn
 
-from pedpain.models.registry import register_backbone
+#: A builder returns (body, feature_dim, torchvision-state-dict adapter).
+Builder = Callable[
+    [], tuple[nn.Module, int, Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]]]
+]
+#: The built-in backbones by name; ``pedpain.models.registry`` adds them to its table
+#: (this module knows nothing of the registry, so the two do not import each other).
+BUILTIN: dict[str, Builder] = {}
+
+
+def _builtin(name: str) -> Callable[[Builder], Builder]:
+    def wrap(builder: Builder) -> Builder:
+        BUILTIN[name] = builder
+        return builder
+
+    return wrap
 
 
 def _strip(prefix_map: dict[str, str]):  # type: ignore[no-untyped-def]
@@ -44,7 +60,7 @@ class _VggBody(nn.Module):
         return self.pool(self.features(x))
 
 
-@register_backbone("vgg16")
+@_builtin("vgg16")
 def _vgg16():  # type: ignore[no-untyped-def]
     return _VggBody(), 512, _strip({"features.": "features."})
 
@@ -73,12 +89,12 @@ def _resnet_adapter():  # type: ignore[no-untyped-def]
     )
 
 
-@register_backbone("resnet50")
+@_builtin("resnet50")
 def _resnet50():  # type: ignore[no-untyped-def]
     return _ResnetBody(torchvision.models.resnet50(weights=None)), 2048, _resnet_adapter()
 
 
-@register_backbone("resnet18")
+@_builtin("resnet18")
 def _resnet18():  # type: ignore[no-untyped-def]
     return _ResnetBody(torchvision.models.resnet18(weights=None)), 512, _resnet_adapter()
 
@@ -95,7 +111,7 @@ class _FusionBody(nn.Module):
         return torch.cat([torch.flatten(self.vgg(x), 1), torch.flatten(self.resnet(x), 1)], dim=1)
 
 
-@register_backbone("vgg16_resnet50")
+@_builtin("vgg16_resnet50")
 def _fusion():  # type: ignore[no-untyped-def]
     vgg_adapt = _strip({"features.": "vgg.features."})
     res_adapt = _resnet_adapter()
@@ -121,6 +137,6 @@ class _MobileBody(nn.Module):
         return self.pool(self.features(x))
 
 
-@register_backbone("mobilenet_v3_large")
+@_builtin("mobilenet_v3_large")
 def _mobilenet():  # type: ignore[no-untyped-def]
     return _MobileBody(), 960, _strip({"features.": "features."})

@@ -83,8 +83,10 @@ def register_backbone(name: str) -> Callable[[Builder], Builder]:
 
 
 def available_backbones() -> list[str]:
-    from pedpain.models import backbones  # noqa: F401  (registers the built-in ones)
+    from pedpain.models.backbones import BUILTIN  # loaded on first use: torchvision
 
+    for name, builder in BUILTIN.items():
+        _REGISTRY.setdefault(name, builder)
     return sorted(_REGISTRY)
 
 

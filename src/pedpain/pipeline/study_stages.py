@@ -82,22 +82,23 @@ def _experiment(folder: Path, doc: dict[str, Any]) -> Path:
     return path
 
 
-def _train(config_path: Path, out: Path) -> dict[str, Any]:
-    from pedpain.training.chatter import quiet_lightning_logs
-    from pedpain.training.config import load_experiment
-    from pedpain.training.run import run_experiment
-    from pedpain.training.tables import load_face_table
+def _train(config_path: Path, out: Path, done: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Train as ``pedpain train`` does (``train_from_config``); with the demo database
+    made (``done``), a model of its export is recorded there."""
+    from pedpain.training import train_from_config
 
-    quiet_lightning_logs()
-    experiment = load_experiment(config_path)
-    table = load_face_table(experiment.data, out.parent / f".{out.name}-data")
-    results = run_experiment(experiment, table, out)
+    settings = _demo_settings(done) if done and "03-database" in done else load_settings()
+    run = train_from_config(
+        config_path, [], out, settings=settings, progress=False, actor="pedpain-demo"
+    )
+    results = run.folds
     return {
         "model": str(out),
         **{
             k: results[0].metrics.get(k)
             for k in ("mae", "pcc", "auc", "n_subjects", "n_test_subjects")
         },
+        "model_run": run.registered_model_run,
     }
 
 
@@ -176,8 +177,7 @@ def _transfer(sizes: StudySizes):  # type: ignore[no-untyped-def]
                 },
             },
         )
-        summary = _train(config, folder / "model")
-        summary["model_run"] = _record_model(done, "demo-transfer-oapc-phantom", folder / "model")
+        summary = _train(config, folder / "model", done)
         return summary
 
     return run
@@ -194,31 +194,13 @@ def _demo_settings(done: dict[str, Any]):  # type: ignore[no-untyped-def]
     )
 
 
-def _record_model(done: dict[str, Any], name: str, folder: Path) -> int | None:
-    """Record a model trained on the demo database's export in that database (as
-    ``pedpain train`` does), so a withdrawal in the demo web app lists it."""
-    from pedpain.training.study_db import record_in_study_database
-
-    return record_in_study_database(
-        _demo_settings(done),
-        done["04-preprocess"]["labels"],
-        name,
-        folder,
-        [folder],
-        actor="pedpain-demo",
-    )
-
-
 def _gan(sizes: StudySizes):  # type: ignore[no-untyped-def]
     """A conditional GAN on the training children's faces (never the test children), and
     a sample grid per pain level; quick: a few hundred updates, enough to see faces form."""
 
     def run(folder: Path, done: dict[str, Any]) -> dict[str, Any]:
-        from pedpain.training.chatter import quiet_lightning_logs
-        from pedpain.training.gan import load_gan_config, run_gan
-        from pedpain.training.tables import load_face_table
+        from pedpain.training import train_from_config
 
-        quiet_lightning_logs()
         pre = done["04-preprocess"]
         config_path = _experiment(folder, {
             "name": "demo-gan",
@@ -229,9 +211,8 @@ def _gan(sizes: StudySizes):  # type: ignore[no-untyped-def]
             "train": {"batch_size": 32, "iterations": sizes.gan_iterations},
             "quality": {"encoder": done["06-transfer"]["model"], "per_level": 8},
         })  # fmt: skip
-        config = load_gan_config(config_path)
-        table = load_face_table(config.data, folder / ".data")
-        metrics = run_gan(config, table, folder / "gan")
+        run = train_from_config(config_path, [], folder / "gan", progress=False)
+        metrics = run.gan_metrics
         return {
             "gan": str(folder / "gan"),
             "samples": str(folder / "gan" / "samples.png"),
@@ -319,8 +300,7 @@ def _distill(sizes: StudySizes):  # type: ignore[no-untyped-def]
                       "head_hidden": [64]},
             "train": {"batch_size": sizes.batch, "epochs": sizes.transfer_epochs, "lr": 0.001},
         })  # fmt: skip
-        summary = _train(config, folder / "model")
-        summary["model_run"] = _record_model(done, "demo-bedside-distilled", folder / "model")
+        summary = _train(config, folder / "model", done)
         agreement = folder / "model" / "agreement.json"
         if agreement.is_file():
             import json

@@ -7,6 +7,9 @@ consent withdrawal, audit. Public API::
         register_derived(store, "PH-0007", path, "face", stage="preprocess")
 """
 
+# The web application's tables live on the store's Base (migration 0002): loaded with the
+# package, so the metadata is complete for migrations and the models-match-migrations check.
+from pedpain.store import accounts as accounts
 from pedpain.store.derived import (
     Derived,
     register_derived,

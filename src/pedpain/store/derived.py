@@ -31,8 +31,8 @@ from pathlib import Path
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session as DbSession
 
+import pedpain.store.audit as audit
 from pedpain.core.errors import UsageError
-from pedpain.store import audit
 from pedpain.store.models import DerivedArtifact, ModelRun, ModelRunSubject, Subject
 from pedpain.store.store import Store
 

@@ -33,12 +33,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+import pedpain.store.audit as audit
 from pedpain import DISCLAIMER, __version__
 from pedpain.clinical.consensus import pain_level
 from pedpain.clinical.eligibility import age_band, check_assessment_time
 from pedpain.core.errors import UsageError
 from pedpain.core.progress import track
-from pedpain.store import audit
 from pedpain.store.derived import MANIFEST, Derived, register_derived_many, unregister_under
 from pedpain.store.models import Session, Subject
 from pedpain.store.store import Store

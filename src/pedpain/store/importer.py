@@ -31,6 +31,7 @@ from sqlalchemy import Table, delete, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session as DbSession
 
+import pedpain.store.audit as audit
 from pedpain.clinical import eligibility as rules
 from pedpain.clinical.consensus import RATERS_PER_SESSION
 from pedpain.clinical.eligibility import Finding
@@ -39,7 +40,6 @@ from pedpain.clinical.scales import PainScale, check_score, normalise, scale_by_
 from pedpain.core.errors import UsageError
 from pedpain.core.logging import get_logger
 from pedpain.core.progress import track
-from pedpain.store import audit
 from pedpain.store.layout import (
     Cohort,
     ConsentRow,

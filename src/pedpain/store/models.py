@@ -329,8 +329,3 @@ class Correction(Base):
     old_value: Mapped[str | None] = mapped_column(Text)  # JSON
     new_value: Mapped[str | None] = mapped_column(Text)  # JSON
     reason: Mapped[str] = mapped_column(Text)
-
-
-# The web application's tables live on the same Base (migration 0002); importing them here
-# keeps the metadata complete for migrations and the models-match-migrations check.
-from pedpain.store import accounts as _accounts  # noqa: E402, F401

@@ -8,10 +8,10 @@ from typing import Any
 
 from sqlalchemy import distinct, func, select
 
+import pedpain.store.audit as audit
 from pedpain import DISCLAIMER
 from pedpain.clinical.consensus import ADJUDICATION_SPREAD, RATERS_PER_SESSION, reliability
 from pedpain.clinical.eligibility import age_band
-from pedpain.store import audit
 from pedpain.store.models import (
     Analgesic,
     AuditEntry,

@@ -10,9 +10,9 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session as DbSession
 from sqlalchemy.orm import sessionmaker
 
+import pedpain.store.audit as audit
 from pedpain.core.errors import EnvironmentProblem
 from pedpain.core.settings import Settings, load_settings
-from pedpain.store import audit
 from pedpain.store.engine import (
     database_url,
     make_engine,

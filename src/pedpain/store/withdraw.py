@@ -27,10 +27,10 @@ from typing import Any
 
 from sqlalchemy import delete, select, text, update
 
+import pedpain.store.audit as audit
 from pedpain.core.errors import UsageError
 from pedpain.core.files import atomic_write_text
 from pedpain.core.logging import get_logger
-from pedpain.store import audit
 from pedpain.store.derived import MANIFEST, SHARD
 from pedpain.store.media import STAGING, media_path
 from pedpain.store.models import (

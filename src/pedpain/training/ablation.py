@@ -28,9 +28,11 @@ import pedpain
 from pedpain.core.errors import UsageError
 from pedpain.core.files import atomic_write_text
 from pedpain.core.logging import get_logger
+from pedpain.data.faces import FaceTable
 from pedpain.models.gan_bundle import load_gan_folder
 from pedpain.training.config import ExperimentConfig
-from pedpain.training.run import FaceTable, make_folds, run_experiment
+from pedpain.training.folds import make_folds
+from pedpain.training.run import run_experiment
 
 log = get_logger(__name__)
 ARMS = ("none", "classic", "gan", "classic+gan")

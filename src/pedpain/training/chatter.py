@@ -24,5 +24,7 @@ def ignore_lightning_chatter() -> None:
         r".*is smaller than the logging interval.*",
         r".*Total length of .* across ranks is zero.*",
         r".*LeafSpec.* is deprecated.*",
+        # A resumed run finds its own checkpoint folder: expected, not a clash.
+        r".*Checkpoint directory .* exists and is not empty.*",
     ):
         warnings.filterwarnings("ignore", message=pattern)

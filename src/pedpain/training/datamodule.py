@@ -4,7 +4,7 @@ which face, which subject, which target. Splits are always by subject."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, Protocol
+from typing import Any
 
 import lightning as L
 import numpy as np
@@ -12,40 +12,8 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler, default_collate
 
-
-class FaceStore(Protocol):
-    """Anything that returns aligned faces as (S, S, 3) uint8 RGB arrays by position."""
-
-    def __len__(self) -> int: ...
-
-    def __getitem__(self, index: int) -> np.ndarray: ...
-
-
-def take_faces(store: FaceStore, positions: np.ndarray) -> np.ndarray:
-    """Faces at ``positions`` as one (n, S, S, 3) uint8 array, through the store's own
-    batch read when it has one (packed shards, arrays), else one face at a time."""
-    batch = getattr(store, "batch", None)
-    if callable(batch):
-        return np.asarray(batch(positions))
-    return np.stack([np.asarray(store[int(i)]) for i in positions.tolist()])
-
-
-class ArrayFaces:
-    """Faces held in one (N, S, S, 3) uint8 array (or a memory map of one)."""
-
-    def __init__(self, array: np.ndarray) -> None:
-        if array.ndim != 4 or array.shape[-1] != 3 or array.dtype != np.uint8:
-            raise ValueError("faces must be an (N, S, S, 3) uint8 array")
-        self.array = array
-
-    def __len__(self) -> int:
-        return int(self.array.shape[0])
-
-    def __getitem__(self, index: int) -> np.ndarray:
-        return np.asarray(self.array[index])
-
-    def batch(self, indices: np.ndarray) -> np.ndarray:
-        return np.asarray(self.array[np.asarray(indices, dtype=np.int64)])
+from pedpain.data.faces import ArrayFaces as ArrayFaces  # re-exported for callers
+from pedpain.data.faces import FaceStore, take_faces
 
 
 def sample_weights(targets: np.ndarray, cap: float) -> np.ndarray:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import math
-import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -28,7 +28,6 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 import yaml
-from lightning.pytorch.loggers import CSVLogger
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from torch.utils.data import DataLoader, Dataset
 
@@ -36,6 +35,7 @@ import pedpain
 from pedpain.core.errors import UsageError
 from pedpain.core.logging import get_logger
 from pedpain.core.settings import read_config_file
+from pedpain.data.faces import FaceTable
 from pedpain.models.gan import (
     Discriminator,
     GanSpec,
@@ -45,17 +45,17 @@ from pedpain.models.gan import (
     generate,
 )
 from pedpain.models.gan_bundle import load_gan_folder, save_gan_folder
-from pedpain.training.chatter import ignore_lightning_chatter
-from pedpain.training.config import DataConfig, ExperimentConfig, SplitConfig, apply_overrides
-from pedpain.training.datamodule import EpochSampler, FaceStore
-from pedpain.training.run import (
-    AtomicCheckpointIO,
-    FaceTable,
-    _split_rows,
-    _validation_subjects,
-    make_folds,
+from pedpain.training.config import (
+    DataConfig,
+    ExperimentConfig,
+    SplitConfig,
+    TrainerConfig,
+    apply_overrides,
 )
+from pedpain.training.datamodule import EpochSampler, FaceStore
+from pedpain.training.folds import make_folds, split_rows, validation_subjects
 from pedpain.training.synthetic import real_only
+from pedpain.training.trainer import make_trainer, run_fit
 
 log = get_logger(__name__)
 
@@ -99,9 +99,10 @@ class GanQualityConfig(_Strict):
     per_level: int = Field(default=32, ge=1)
 
 
-class GanTrainerConfig(_Strict):
-    accelerator: str = "auto"
-    devices: int | str = 1
+class GanTrainerConfig(TrainerConfig):
+    """The same ``trainer.*`` settings as every stage (devices, strategy, nodes, ...);
+    32-bit by default: the adversarial losses are sensitive to reduced precision."""
+
     precision: str = "32-true"
     log_every_n_steps: int = 20
 
@@ -142,9 +143,15 @@ class GanConfig(_Strict):
         )
 
 
-def load_gan_config(path: str | Path | None, overrides: list[str] | None = None) -> GanConfig:
+def load_gan_config(
+    path: str | Path | None, overrides: list[str] | None = None, allow_stage: bool = False
+) -> GanConfig:
+    """``allow_stage``: a ``stage: gan`` key (how ``train_from_config`` tells a GAN
+    config) is accepted and dropped."""
     doc = read_config_file(path) if path is not None else {}
     doc = apply_overrides(doc, overrides or [])
+    if allow_stage and doc.get("stage") == "gan":
+        doc.pop("stage", None)
     if "stage" in doc or "model" in doc:
         raise UsageError(
             "this looks like a pain-model config (stage/model); the GAN config has sections "
@@ -323,17 +330,6 @@ class _StopAfter(L.Callback):
             trainer.should_stop = True
 
 
-class _SaveLast(L.Callback):
-    """``last.ckpt`` after every epoch (and when stopped). ModelCheckpoint with
-    ``save_top_k=0`` writes ``last`` only at the end of fit in Lightning 2.6."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: Any) -> None:
-        trainer.save_checkpoint(self.path)
-
-
 # -- the runner -----------------------------------------------------------------------
 def training_rows(config: GanConfig, rows: pd.DataFrame) -> tuple[pd.DataFrame, str, set[Any]]:
     """The rows the GAN may learn from: the training subjects of the split's first (or
@@ -341,9 +337,9 @@ def training_rows(config: GanConfig, rows: pd.DataFrame) -> tuple[pd.DataFrame, 
     experiment = config.experiment()
     fold = make_folds(experiment, rows)[0]
     leak = config.split.allow_identity_leak
-    train, test = _split_rows(rows, fold, leak)
+    train, test = split_rows(rows, fold, leak)
     val = (
-        set() if leak else _validation_subjects(train, config.split.val_fraction, config.split.seed)
+        set() if leak else validation_subjects(train, config.split.val_fraction, config.split.seed)
     )
     fit = train[~train["subject"].isin(val)]
     fit = real_only(fit)  # a GAN never learns from synthetic faces
@@ -354,7 +350,11 @@ def training_rows(config: GanConfig, rows: pd.DataFrame) -> tuple[pd.DataFrame, 
 
 
 def run_gan(
-    config: GanConfig, table: FaceTable, folder: Path, progress: bool = False
+    config: GanConfig,
+    table: FaceTable,
+    folder: Path,
+    progress: bool = False,
+    callbacks: Sequence[L.Callback] = (),
 ) -> dict[str, Any]:
     """Train (or resume, or reuse) the GAN into ``folder``; returns its metrics."""
     import json
@@ -384,28 +384,14 @@ def run_gan(
     )
     data = GanDataModule(faces, levels, t.batch_size, t.seed, t.num_workers)
     per_epoch = max(1, len(faces) // min(t.batch_size, len(faces)))
-    trainer = L.Trainer(
-        accelerator=config.trainer.accelerator,
-        devices=config.trainer.devices,
-        precision=config.trainer.precision,  # type: ignore[arg-type]
+    trainer = make_trainer(
+        config.trainer,
+        folder,
         max_epochs=math.ceil(t.iterations / per_epoch),
-        log_every_n_steps=config.trainer.log_every_n_steps,
-        deterministic=True,
-        callbacks=[
-            _StopAfter(t.iterations),
-            _SaveLast(folder / "checkpoints" / "last.ckpt"),
-        ],
-        logger=CSVLogger(folder / "logs", name="csv"),
-        enable_progress_bar=progress,
-        enable_model_summary=False,
-        use_distributed_sampler=False,
-        default_root_dir=folder,
-        plugins=[AtomicCheckpointIO()],
+        callbacks=[_StopAfter(t.iterations), *callbacks],
+        progress=progress,
     )
-    last = folder / "checkpoints" / "last.ckpt"
-    with warnings.catch_warnings():
-        ignore_lightning_chatter()
-        trainer.fit(module, datamodule=data, ckpt_path=str(last) if last.is_file() else None)
+    run_fit(trainer, module, folder, datamodule=data)
     if not trainer.is_global_zero:
         return {}
     module.eval()

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from lightning.pytorch.callbacks import BaseFinetuning
 
+from pedpain.evaluation import metrics as point
 from pedpain.models.heads import PainHead, PainNet
 from pedpain.models.inputs import model_input, standardise, to_float
 from pedpain.models.registry import InputSpec, create_backbone
@@ -109,10 +110,10 @@ class PainModule(L.LightningModule):
         pred = np.concatenate([p for p, _ in self._val_outputs])
         true = np.concatenate([t for _, t in self._val_outputs])
         self._val_outputs.clear()
-        mae = float(np.abs(pred - true).mean())
-        self.log("val_mae", mae, prog_bar=True, sync_dist=True)
-        if pred.std() > 0 and true.std() > 0:
-            self.log("val_pcc", float(np.corrcoef(pred, true)[0, 1]), sync_dist=True)
+        self.log("val_mae", point.mae(pred, true), prog_bar=True, sync_dist=True)
+        pcc = point.pearson(pred, true)
+        if pcc is not None:
+            self.log("val_pcc", pcc, sync_dist=True)
 
     def configure_optimizers(self) -> Any:
         params = [p for p in self.net.parameters() if p.requires_grad]

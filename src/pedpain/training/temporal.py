@@ -14,10 +14,9 @@ loads for clips.
 
 from __future__ import annotations
 
-import hashlib
 import io
-import json
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,31 +25,51 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader
+from lightning.pytorch.callbacks import Callback
+from torch.utils.data import DataLoader, Dataset
 
 from pedpain.core.errors import UsageError
-from pedpain.core.files import atomic_write_bytes, atomic_write_text
-from pedpain.models.bundle import LoadedModel, load_model_folder
+from pedpain.data.faces import FaceStore, FaceTable, take_faces
+from pedpain.evaluation import metrics as point
+from pedpain.models.bundle import (
+    CHECKPOINTS_DIR,
+    TEMPORAL_FILE,
+    TEMPORAL_META,
+    LoadedModel,
+    is_complete,
+    load_model_folder,
+    read_temporal,
+    write_temporal,
+)
 from pedpain.models.inputs import model_input
 from pedpain.models.temporal import TEMPORAL_HEADS, robust_pool
 from pedpain.training.config import ExperimentConfig
+from pedpain.training.datamodule import EpochSampler
+from pedpain.training.folds import FoldResult
+from pedpain.training.trainer import inference_device, make_trainer, run_fit
 
 HIDDEN = 64
 
 
 @torch.no_grad()
 def embed_frames(
-    model: LoadedModel, store: Any, faces: np.ndarray, batch: int = 64
+    model: LoadedModel,
+    store: FaceStore,
+    faces: np.ndarray,
+    batch: int = 64,
+    device: torch.device | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(embeddings (N, D), frame scores on the target scale (N,)) for faces ``faces``."""
-    net = model.net.eval()
+    device = device or torch.device("cpu")
+    net = model.net.eval().to(device)
     embs, scores = [], []
     for start in range(0, len(faces), batch):
-        chunk = torch.from_numpy(np.stack([store[int(i)] for i in faces[start : start + batch]]))
-        features = net.backbone(model_input(chunk, model.spec))
-        embs.append(net.head.embed(features).float().numpy())
+        chunk = torch.from_numpy(take_faces(store, np.asarray(faces[start : start + batch])))
+        features = net.backbone(model_input(chunk.to(device), model.spec))
+        embs.append(net.head.embed(features).float().cpu().numpy())
         frac, _ = net.head(features)
-        scores.append((frac.clamp(0, 1) * model.target_max).float().numpy())
+        scores.append((frac.clamp(0, 1) * model.target_max).float().cpu().numpy())
+    net.cpu()
     return np.concatenate(embs), np.concatenate(scores)
 
 
@@ -77,7 +96,7 @@ def _sequences(
     return clips
 
 
-def _collate(batch: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+def collate_clips(batch: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
     longest = max(len(b["emb"]) for b in batch)
     dim = batch[0]["emb"].shape[1]
     frames = torch.zeros(len(batch), longest, dim)
@@ -94,10 +113,16 @@ def _collate(batch: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
 
 
 class TemporalModule(L.LightningModule):
-    def __init__(self, kind: str, dim: int, target_max: float, threshold: float, lr: float) -> None:
+    def __init__(
+        self, kind: str, dim: int, target_max: float, threshold: float, lr: float, seed: int = 0
+    ) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.head = TEMPORAL_HEADS[kind](dim, HIDDEN)
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        # Any randomness in the head draws from the global generator: seeded per step.
+        torch.manual_seed(int(self.hparams["seed"]) * 7_919 + int(self.global_step))
 
     def training_step(self, batch: dict[str, torch.Tensor], _: int) -> torch.Tensor:
         frac, logit = self.head(batch["frames"], batch["mask"])
@@ -117,21 +142,38 @@ class TemporalModule(L.LightningModule):
         )
 
 
-def run_temporal(
-    config: ExperimentConfig, table: Any, out_dir: Path, progress: bool = False
-) -> list[Any]:
-    from pedpain.training.run import FoldResult
+class _Clips(Dataset[dict[str, Any]]):
+    def __init__(self, clips: list[dict[str, Any]]) -> None:
+        self.clips = clips
 
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        return self.clips[i]
+
+
+def run_temporal(
+    config: ExperimentConfig,
+    table: FaceTable,
+    out_dir: Path,
+    progress: bool = False,
+    callbacks: Sequence[Callback] = (),
+) -> list[FoldResult]:
     if config.source_model is None:
         raise UsageError("the temporal stage needs source_model: the frame model folder")
-    if (out_dir / "temporal.json").is_file() and (out_dir / "model.json").is_file():
-        meta = json.loads((out_dir / "temporal.json").read_text(encoding="utf-8"))
-        return [FoldResult("temporal", out_dir, meta["metrics"], reused=True)]
+    done = read_temporal(out_dir) if is_complete(out_dir) else None
+    if done is not None:
+        return [FoldResult("temporal", out_dir, done["metrics"], reused=True)]
     frame_model = load_model_folder(config.source_model)
     rows = table.rows.reset_index(drop=True).copy()
     rows["_pos"] = np.arange(len(rows))
     embs, scores = embed_frames(
-        frame_model, table.store, rows["face"].to_numpy(), config.train.batch_size
+        frame_model,
+        table.store,
+        rows["face"].to_numpy(),
+        config.train.batch_size,
+        inference_device(config.trainer),
     )
     clips = _sequences(rows, embs, scores, max_frames=64)
     seen = set(frame_model.meta.get("subjects_train", [])) | set(
@@ -147,27 +189,32 @@ def run_temporal(
     L.seed_everything(config.train.seed, workers=True, verbose=False)
     kind = config.temporal_kind
     module = TemporalModule(
-        kind, embs.shape[1], frame_model.target_max, config.data.pain_threshold, config.train.lr
+        kind,
+        embs.shape[1],
+        frame_model.target_max,
+        config.data.pain_threshold,
+        config.train.lr,
+        config.train.seed,
     )
     loader: DataLoader[Any] = DataLoader(
-        train,  # type: ignore[arg-type]  # a list of clips is a map-style dataset
+        _Clips(train),
         batch_size=min(16, len(train)),
-        shuffle=True,
-        collate_fn=_collate,
-        generator=torch.Generator().manual_seed(config.train.seed),
+        # Seeded per epoch (not one generator for the run): a resumed run sees the
+        # order an uninterrupted one would.
+        sampler=EpochSampler(len(train), config.train.seed),
+        collate_fn=collate_clips,
     )
-    trainer = L.Trainer(
-        accelerator="cpu",
+    trainer = make_trainer(
+        config.trainer,
+        out_dir,
         max_epochs=config.train.epochs,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=progress,
-        enable_model_summary=False,
-        deterministic=True,
-        log_every_n_steps=1,
+        callbacks=callbacks,
+        progress=progress,
     )
-    trainer.fit(module, loader)
-    module.eval()
+    run_fit(trainer, module, out_dir, train_dataloaders=loader)
+    if not trainer.is_global_zero:
+        return [FoldResult("temporal", out_dir, {}, reused=False)]
+    module.cpu().eval()
     metrics = _held_out(module, test, frame_model.target_max)
     metrics.update(
         {
@@ -178,27 +225,26 @@ def run_temporal(
         }
     )
 
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
+    # The frame model's files next to this run's checkpoints and logs; the clip head's
+    # record is written last and marks the folder complete.
     shutil.copytree(
         config.source_model,
         out_dir,
-        ignore=shutil.ignore_patterns("checkpoints", "logs", "temporal.*"),
+        ignore=shutil.ignore_patterns(CHECKPOINTS_DIR, "logs", TEMPORAL_FILE, TEMPORAL_META),
+        dirs_exist_ok=True,
     )
     buffer = io.BytesIO()
     torch.save(module.head.state_dict(), buffer)
-    atomic_write_bytes(out_dir / "temporal.pt", buffer.getvalue())
     doc = {
         "kind": kind,
         "dim": int(embs.shape[1]),
         "hidden": HIDDEN,
-        "sha256": hashlib.sha256(buffer.getvalue()).hexdigest(),
         "metrics": metrics,
         # The folder's config.yaml and model.json are the frame model's; this run's own
         # experiment (data, split, training of the clip head) is kept here.
         "experiment": config.model_dump(mode="json"),
     }
-    atomic_write_text(out_dir / "temporal.json", json.dumps(doc, indent=2, default=str))
+    write_temporal(out_dir, buffer.getvalue(), doc)
     return [FoldResult("temporal", out_dir, metrics, reused=False)]
 
 
@@ -208,20 +254,15 @@ def _held_out(
 ) -> dict[str, Any]:
     if not clips:
         return {"n": 0, "mae": None, "pooling_mae": None, "pcc": None}
-    batch = _collate(clips)
+    batch = collate_clips(clips)
     frac, _ = module.head(batch["frames"], batch["mask"])
     pred = frac.clamp(0, 1).numpy() * target_max
     pooled = np.array([robust_pool(c["scores"]) for c in clips])
     truth = batch["target"].numpy()
-    pcc = (
-        float(np.corrcoef(pred, truth)[0, 1])
-        if len(truth) > 2 and pred.std() > 0 and truth.std() > 0
-        else None
-    )
     return {
         "n": len(clips),
         "n_subjects": len({c["subject"] for c in clips}),
-        "mae": float(np.abs(pred - truth).mean()),
-        "pooling_mae": float(np.abs(pooled - truth).mean()),
-        "pcc": pcc,
+        "mae": point.mae(pred, truth),
+        "pooling_mae": point.mae(pooled, truth),
+        "pcc": point.pearson(pred, truth),
     }

@@ -17,9 +17,15 @@ from typing import Any
 
 from pedpain.core.errors import EnvironmentProblem, UsageError
 from pedpain.core.settings import Settings
-from pedpain.models.bundle import verify_model_folder
-
-ACTIVE = "active"
+from pedpain.models.bundle import (
+    ACTIVE,
+    CARD_FILE,
+    META_FILE,
+    METRICS_FILE,
+    active_model_folder,
+    is_complete,
+    verify_model_folder,
+)
 
 
 def models_root(settings: Settings) -> Path:
@@ -27,12 +33,7 @@ def models_root(settings: Settings) -> Path:
 
 
 def active_folder(settings: Settings) -> Path | None:
-    if settings.model is not None:
-        return Path(settings.model).resolve()
-    link = models_root(settings) / ACTIVE
-    if (link / "model.json").is_file():
-        return link.resolve()
-    return None
+    return active_model_folder(settings)
 
 
 def list_models(settings: Settings) -> list[dict[str, Any]]:
@@ -41,18 +42,16 @@ def list_models(settings: Settings) -> list[dict[str, Any]]:
     folders: list[Path] = []
     if root.is_dir():
         folders = [
-            p
-            for p in root.iterdir()
-            if p.name != ACTIVE and not p.is_symlink() and (p / "model.json").is_file()
+            p for p in root.iterdir() if p.name != ACTIVE and not p.is_symlink() and is_complete(p)
         ]
     active = active_folder(settings)
     if active is not None and active not in [f.resolve() for f in folders]:
         folders.append(active)
     out = []
     for folder in folders:
-        meta = _read_json(folder / "model.json")
-        metrics = _read_json(folder / "metrics.json")
-        card = folder / "model_card.md"
+        meta = _read_json(folder / META_FILE)
+        metrics = _read_json(folder / METRICS_FILE)
+        card = folder / CARD_FILE
         out.append(
             {
                 "id": folder.name,
@@ -121,7 +120,7 @@ class EnginePool:
         folder = active_folder(self.settings)
         if folder is None:
             raise EnvironmentProblem("no active model: a researcher sets one in the model registry")
-        return folder, str(_read_json(folder / "model.json").get("sha256"))
+        return folder, str(_read_json(folder / META_FILE).get("sha256"))
 
     def _borrow(self) -> Any:
         folder, sha = self._current()

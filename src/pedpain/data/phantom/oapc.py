@@ -447,7 +447,7 @@ def _eye_truth(mesh: np.ndarray) -> dict[str, float]:
 # ----------------------------------------------------------------------------- the cohort
 
 
-def _csv_text(rows: list[dict[str, Any]], columns: tuple[str, ...] | None = None) -> str:
+def csv_text(rows: list[dict[str, Any]], columns: tuple[str, ...] | None = None) -> str:
     buf = io.StringIO()
     if columns is None:
         columns = tuple(dict.fromkeys(k for row in rows for k in row))
@@ -545,11 +545,9 @@ def generate_cohort(
         for name, items in rows.items():
             tables.setdefault(name, []).extend(items)
     for name, columns in TABLE_COLUMNS.items():
-        atomic_write_text(work / f"{name}.csv", _csv_text(tables.get(name, []), columns))
+        atomic_write_text(work / f"{name}.csv", csv_text(tables.get(name, []), columns))
     for name in TRUTH_TABLES:
-        atomic_write_text(
-            work / "truth" / f"{name}.csv", _csv_text(tables.get(f"truth_{name}", []))
-        )
+        atomic_write_text(work / "truth" / f"{name}.csv", csv_text(tables.get(f"truth_{name}", [])))
     atomic_write_text(work / "SYNTHETIC.txt", _synthetic_text(params))
     cohort = {
         "format": FORMAT,

@@ -214,7 +214,7 @@ def generate_unbc(
     out: Path, params: UnbcParams, progress: Callable[[int, int], None] | None = None
 ) -> dict[str, Any]:
     """Write the UNBC-layout phantom to ``out`` (via ``out.partial``, resumable)."""
-    from pedpain.data.phantom.oapc import _csv_text
+    from pedpain.data.phantom.oapc import csv_text
 
     params.check()
     out = Path(out)
@@ -257,7 +257,7 @@ def generate_unbc(
         all_rows.extend(rows)
         if progress:
             progress(done_count, len(subjects))
-    atomic_write_text(work / "phantom_truth.csv", _csv_text(all_rows))
+    atomic_write_text(work / "phantom_truth.csv", csv_text(all_rows))
     atomic_write_text(
         work / "SYNTHETIC.txt",
         "SYNTHETIC DATA - pedpain phantom in the UNBC-McMaster licensee layout\n\n"

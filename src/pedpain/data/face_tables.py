@@ -19,9 +19,8 @@ import pandas as pd
 
 from pedpain.core.errors import UsageError
 from pedpain.core.logging import get_logger
-from pedpain.training.config import DataConfig
-from pedpain.training.datamodule import ArrayFaces
-from pedpain.training.run import FaceTable
+from pedpain.data.config import DataConfig
+from pedpain.data.faces import ArrayFaces, FaceTable
 
 log = get_logger(__name__)
 
