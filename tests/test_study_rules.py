@@ -175,7 +175,8 @@ def test_a_deviation_is_shown_and_left_out_of_exports_unless_asked(
 ) -> None:
     code = f"DEV-{entry.upper()}"
     end = (datetime.now() - timedelta(hours=70)).strftime("%Y-%m-%dT%H:%M")
-    enrol(app, tokens, code, group="experimental", surgery_hours=3, surgery_end=end)
+    enrol(app, tokens, code, group="experimental", surgery_type="other", surgery_hours=3,
+          surgery_end=end)  # fmt: skip
     session = new_session(app, tokens, env, code, hours="60")
     stats = api(app, tokens, "remy").get("/api/v1/study/stats").json()
     assert session in [d["session"] for d in stats["deviations"]]
@@ -464,3 +465,53 @@ def test_simultaneous_duplicates_are_409_never_500(app: Any, tokens: dict[str, s
     for t in threads:
         t.join()
     assert sorted(statuses) == [201, 409, 409, 409]
+
+
+# ----------------------------------------------------------------------------- round trip
+def test_a_cohort_entered_in_the_web_app_exports_and_reimports_unchanged(
+    app: Any, tokens: dict[str, str], env: WebEnv, home: WebEnv, cli, tmp_path, monkeypatch
+) -> None:
+    code = "TRIP-1"
+    end = (datetime.now() - timedelta(hours=10)).strftime("%Y-%m-%dT%H:%M")
+    enrol(app, tokens, code, group="experimental", surgery_type="abdominal",
+          surgery_hours=3, surgery_end=end)  # fmt: skip
+    session = new_session(app, tokens, env, code)
+    nurse = api(app, tokens, "nina")
+    assert (
+        nurse.put(
+            f"/api/v1/children/{code}/assessments/{session}/bps", json={"score": 4}
+        ).status_code
+        == 200
+    )
+    for rater, score in (("rita", 1), ("ravi", 5), ("rosa", 9)):
+        assert rate("api", app, tokens, rater, session, score) == 201
+    assert (
+        api(app, tokens, "remy")
+        .post(
+            f"/api/v1/study/sessions/{session}/adjudication", json={"score": 6, "reason": "spread"}
+        )
+        .status_code
+        == 201
+    )
+    first = tmp_path / "first"
+    r = cli("db", "export-cohort", "--out", first, "--json")
+    assert r.code == 0, r.err
+    # A second site's fresh database imports the folder, then exports it again.
+    other = tmp_path / "other"
+    monkeypatch.setenv("PEDPAIN_HOME", str(other))
+    assert cli("db", "init").code == 0
+    r = cli("db", "import", first, "--json")
+    assert r.code == 0, (r.out, r.err)
+    second = tmp_path / "second"
+    assert cli("db", "export-cohort", "--out", second).code == 0
+    for name in ("subjects", "consents", "sessions", "media", "ratings", "self_reports",
+                 "clinical"):  # fmt: skip
+        assert (first / f"{name}.csv").read_text() == (second / f"{name}.csv").read_text(), name
+    # Voided sessions never travel; the first site's export lists them apart.
+    assert (
+        "blurred" in (first / "voided.csv").read_text()
+        or "COR-" not in (first / "subjects.csv").read_text()
+    )
+    rows = (second / "ratings.csv").read_text()
+    assert "spread" in rows and session in (second / "sessions.csv").read_text()
+    monkeypatch.setenv("PEDPAIN_HOME", str(env.home))
