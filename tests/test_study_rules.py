@@ -515,3 +515,40 @@ def test_a_cohort_entered_in_the_web_app_exports_and_reimports_unchanged(
     rows = (second / "ratings.csv").read_text()
     assert "spread" in rows and session in (second / "sessions.csv").read_text()
     monkeypatch.setenv("PEDPAIN_HOME", str(env.home))
+
+
+# ----------------------------------------------------------------------------- both databases
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_simultaneous_raters_stop_at_three_on_both_databases(
+    backend: str, request: pytest.FixtureRequest, tmp_path
+) -> None:
+    extra = {"database_url": request.getfixturevalue("postgres_url")} if backend != "sqlite" else {}
+    env = make_env(tmp_path, **extra)
+    env.media = make_media(tmp_path / "media")
+    raters = ["rita", "ravi", "rosa", "rudi", "rolf"]
+    with env.store() as store:
+        for name in raters[2:]:
+            create_user(store, name, "rater", PASSWORD, actor="test")
+        tokens = {u: create_token(store, u, "t", actor="test") for u in ["nina", *raters]}
+    app = create_app(env.settings, host="127.0.0.1")
+    try:
+        enrol(app, tokens, "RACE-1")
+        session = new_session(app, tokens, env, "RACE-1")
+        statuses: list[int] = []
+        barrier = threading.Barrier(len(raters))
+
+        def go(rater: str) -> None:
+            client = api(app, tokens, rater)
+            barrier.wait()
+            r = client.post(f"/api/v1/rater/sessions/{session}/rating", json={"score": 5})
+            statuses.append(r.status_code)
+
+        threads = [threading.Thread(target=go, args=(r,)) for r in raters]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(statuses) == [201, 201, 201, 409, 409], statuses
+        assert count(env, Rating) == 3
+    finally:
+        app.state.store.close()
