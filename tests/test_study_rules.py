@@ -4,6 +4,7 @@ database, real photos and clip, the app over Starlette's test client."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import struct
 import threading
@@ -552,3 +553,50 @@ def test_simultaneous_raters_stop_at_three_on_both_databases(
         assert count(env, Rating) == 3
     finally:
         app.state.store.close()
+
+
+# ----------------------------------------------------------------------------- photo groups
+def test_a_group_is_scored_on_its_readable_photos_and_lists_the_rest(tmp_path) -> None:
+    """Media stored before intake decoded everything (an older import, a damaged store)
+    must not turn a whole group into an error: the usable photos are scored."""
+    from pedpain.study import sessions
+    from pedpain.study.intake import CheckedMedia, Upload, check_uploads
+    from pedpain.web.engines import EnginePool
+
+    env = make_env(tmp_path, model=True)
+    env.media = make_media(tmp_path / "media")
+    grace = env.media["grace"].read_bytes()
+    broken = grace[: len(grace) // 3]
+    good = check_uploads(
+        [Upload("a.jpg", grace), Upload("b.jpg", env.media["astronaut"].read_bytes())]
+    )
+    legacy = CheckedMedia("photo", "photo_3.jpg", broken, hashlib.sha256(broken).hexdigest())
+    with env.store() as store:
+        from pedpain.study.enrolment import enrol_child
+
+        enrol_child(store, {"code": "GRP-1", "age": "4y", "sex": "M", "group": "control",
+                            "guardian_consent": "1"})  # fmt: skip
+        code = sessions.create_session(store, "GRP-1", "pain", [*good, legacy])
+        pool = EnginePool(env.settings, size=1)
+        try:
+            doc = sessions.run_assessment(store, pool, sessions.find_session(store, code), "t")
+        finally:
+            pool.close()
+    assert doc["status"] in ("ok", "abstain"), doc.get("reason")
+    assert doc["photos_used"] == ["photo_1.jpg", "photo_2.jpg"]
+    assert [u["slot"] for u in doc["photos_unusable"]] == ["photo_3.jpg"]
+
+
+# ----------------------------------------------------------------------------- withdrawal
+@pytest.mark.parametrize("entry", ["page", "cli"])
+def test_withdrawing_an_unknown_code_is_refused(entry: str, app: Any, home: WebEnv, cli) -> None:
+    if entry == "page":
+        c, csrf = page_login(app, "remy")
+        r = c.post(
+            "/study/withdraw",
+            data={"csrf_token": csrf, "code": "NOBODY-9", "confirm": "NOBODY-9", "reason": "x"},
+        )
+        assert r.status_code == 400 and "no subject" in r.text
+    else:
+        r = cli("db", "withdraw", "NOBODY-9", "--reason", "x")
+        assert r.code == 2 and "no subject" in r.err
