@@ -600,3 +600,11 @@ def test_withdrawing_an_unknown_code_is_refused(entry: str, app: Any, home: WebE
     else:
         r = cli("db", "withdraw", "NOBODY-9", "--reason", "x")
         assert r.code == 2 and "no subject" in r.err
+
+
+def test_a_malformed_api_body_gets_the_contract_error_format(
+    app: Any, tokens: dict[str, str]
+) -> None:
+    r = api(app, tokens, "nina").post("/api/v1/children", json={"age": "4y"})
+    assert r.status_code == 422
+    assert set(r.json()) == {"error", "message"} and "code" in r.json()["message"]
