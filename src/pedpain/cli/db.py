@@ -141,8 +141,9 @@ def stats(ctx: typer.Context, actor: str | None = ACTOR, as_json: bool = JSON) -
     typer.echo(f"Subjects enrolled: {s['enrolled']} {s['by_group']}; withdrawn: {doc['withdrawn']}")
     typer.echo(f"Screened: {sc['screened']}, rejected: {sc['rejected']} {sc['by_reason']}")
     typer.echo(
-        f"Sessions: {se['total']} {se['by_time_point']}; need adjudication: "
-        f"{se['needs_adjudication']}"
+        f"Sessions: {se['total']} {se['by_time_point']}; with their 3 ratings: "
+        f"{se['with_3_ratings']}, pending: {se['pending_ratings']}; need adjudication: "
+        f"{se['needs_adjudication']}, adjudicated: {se['adjudicated']}; voided: {se['voided']}"
     )
     typer.echo(
         f"Media: {m['photos']} photos ({m['photos_below_20mp']} below 20 MP), {m['videos']} videos"
