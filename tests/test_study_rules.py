@@ -4,6 +4,7 @@ database, real photos and clip, the app over Starlette's test client."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import struct
 import threading
@@ -175,7 +176,8 @@ def test_a_deviation_is_shown_and_left_out_of_exports_unless_asked(
 ) -> None:
     code = f"DEV-{entry.upper()}"
     end = (datetime.now() - timedelta(hours=70)).strftime("%Y-%m-%dT%H:%M")
-    enrol(app, tokens, code, group="experimental", surgery_hours=3, surgery_end=end)
+    enrol(app, tokens, code, group="experimental", surgery_type="other", surgery_hours=3,
+          surgery_end=end)  # fmt: skip
     session = new_session(app, tokens, env, code, hours="60")
     stats = api(app, tokens, "remy").get("/api/v1/study/stats").json()
     assert session in [d["session"] for d in stats["deviations"]]
@@ -464,3 +466,145 @@ def test_simultaneous_duplicates_are_409_never_500(app: Any, tokens: dict[str, s
     for t in threads:
         t.join()
     assert sorted(statuses) == [201, 409, 409, 409]
+
+
+# ----------------------------------------------------------------------------- round trip
+def test_a_cohort_entered_in_the_web_app_exports_and_reimports_unchanged(
+    app: Any, tokens: dict[str, str], env: WebEnv, home: WebEnv, cli, tmp_path, monkeypatch
+) -> None:
+    code = "TRIP-1"
+    end = (datetime.now() - timedelta(hours=10)).strftime("%Y-%m-%dT%H:%M")
+    enrol(app, tokens, code, group="experimental", surgery_type="abdominal",
+          surgery_hours=3, surgery_end=end)  # fmt: skip
+    session = new_session(app, tokens, env, code)
+    nurse = api(app, tokens, "nina")
+    assert (
+        nurse.put(
+            f"/api/v1/children/{code}/assessments/{session}/bps", json={"score": 4}
+        ).status_code
+        == 200
+    )
+    for rater, score in (("rita", 1), ("ravi", 5), ("rosa", 9)):
+        assert rate("api", app, tokens, rater, session, score) == 201
+    assert (
+        api(app, tokens, "remy")
+        .post(
+            f"/api/v1/study/sessions/{session}/adjudication", json={"score": 6, "reason": "spread"}
+        )
+        .status_code
+        == 201
+    )
+    first = tmp_path / "first"
+    r = cli("db", "export-cohort", "--out", first, "--json")
+    assert r.code == 0, r.err
+    # A second site's fresh database imports the folder, then exports it again.
+    other = tmp_path / "other"
+    monkeypatch.setenv("PEDPAIN_HOME", str(other))
+    assert cli("db", "init").code == 0
+    r = cli("db", "import", first, "--json")
+    assert r.code == 0, (r.out, r.err)
+    second = tmp_path / "second"
+    assert cli("db", "export-cohort", "--out", second).code == 0
+    for name in ("subjects", "consents", "sessions", "media", "ratings", "self_reports",
+                 "clinical"):  # fmt: skip
+        assert (first / f"{name}.csv").read_text() == (second / f"{name}.csv").read_text(), name
+    # Voided sessions never travel; the first site's export lists them apart.
+    assert (
+        "blurred" in (first / "voided.csv").read_text()
+        or "COR-" not in (first / "subjects.csv").read_text()
+    )
+    rows = (second / "ratings.csv").read_text()
+    assert "spread" in rows and session in (second / "sessions.csv").read_text()
+    monkeypatch.setenv("PEDPAIN_HOME", str(env.home))
+
+
+# ----------------------------------------------------------------------------- both databases
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_simultaneous_raters_stop_at_three_on_both_databases(
+    backend: str, request: pytest.FixtureRequest, tmp_path
+) -> None:
+    extra = {"database_url": request.getfixturevalue("postgres_url")} if backend != "sqlite" else {}
+    env = make_env(tmp_path, **extra)
+    env.media = make_media(tmp_path / "media")
+    raters = ["rita", "ravi", "rosa", "rudi", "rolf"]
+    with env.store() as store:
+        for name in raters[2:]:
+            create_user(store, name, "rater", PASSWORD, actor="test")
+        tokens = {u: create_token(store, u, "t", actor="test") for u in ["nina", *raters]}
+    app = create_app(env.settings, host="127.0.0.1")
+    try:
+        enrol(app, tokens, "RACE-1")
+        session = new_session(app, tokens, env, "RACE-1")
+        statuses: list[int] = []
+        barrier = threading.Barrier(len(raters))
+
+        def go(rater: str) -> None:
+            client = api(app, tokens, rater)
+            barrier.wait()
+            r = client.post(f"/api/v1/rater/sessions/{session}/rating", json={"score": 5})
+            statuses.append(r.status_code)
+
+        threads = [threading.Thread(target=go, args=(r,)) for r in raters]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(statuses) == [201, 201, 201, 409, 409], statuses
+        assert count(env, Rating) == 3
+    finally:
+        app.state.store.close()
+
+
+# ----------------------------------------------------------------------------- photo groups
+def test_a_group_is_scored_on_its_readable_photos_and_lists_the_rest(tmp_path) -> None:
+    """Media stored before intake decoded everything (an older import, a damaged store)
+    must not turn a whole group into an error: the usable photos are scored."""
+    from pedpain.study import sessions
+    from pedpain.study.intake import CheckedMedia, Upload, check_uploads
+    from pedpain.web.engines import EnginePool
+
+    env = make_env(tmp_path, model=True)
+    env.media = make_media(tmp_path / "media")
+    grace = env.media["grace"].read_bytes()
+    broken = grace[: len(grace) // 3]
+    good = check_uploads(
+        [Upload("a.jpg", grace), Upload("b.jpg", env.media["astronaut"].read_bytes())]
+    )
+    legacy = CheckedMedia("photo", "photo_3.jpg", broken, hashlib.sha256(broken).hexdigest())
+    with env.store() as store:
+        from pedpain.study.enrolment import enrol_child
+
+        enrol_child(store, {"code": "GRP-1", "age": "4y", "sex": "M", "group": "control",
+                            "guardian_consent": "1"})  # fmt: skip
+        code = sessions.create_session(store, "GRP-1", "pain", [*good, legacy])
+        pool = EnginePool(env.settings, size=1)
+        try:
+            doc = sessions.run_assessment(store, pool, sessions.find_session(store, code), "t")
+        finally:
+            pool.close()
+    assert doc["status"] in ("ok", "abstain"), doc.get("reason")
+    assert doc["photos_used"] == ["photo_1.jpg", "photo_2.jpg"]
+    assert [u["slot"] for u in doc["photos_unusable"]] == ["photo_3.jpg"]
+
+
+# ----------------------------------------------------------------------------- withdrawal
+@pytest.mark.parametrize("entry", ["page", "cli"])
+def test_withdrawing_an_unknown_code_is_refused(entry: str, app: Any, home: WebEnv, cli) -> None:
+    if entry == "page":
+        c, csrf = page_login(app, "remy")
+        r = c.post(
+            "/study/withdraw",
+            data={"csrf_token": csrf, "code": "NOBODY-9", "confirm": "NOBODY-9", "reason": "x"},
+        )
+        assert r.status_code == 400 and "no subject" in r.text
+    else:
+        r = cli("db", "withdraw", "NOBODY-9", "--reason", "x")
+        assert r.code == 2 and "no subject" in r.err
+
+
+def test_a_malformed_api_body_gets_the_contract_error_format(
+    app: Any, tokens: dict[str, str]
+) -> None:
+    r = api(app, tokens, "nina").post("/api/v1/children", json={"age": "4y"})
+    assert r.status_code == 422
+    assert set(r.json()) == {"error", "message"} and "code" in r.json()["message"]

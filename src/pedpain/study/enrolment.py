@@ -20,6 +20,7 @@ from pedpain.clinical.eligibility import (
     SURGERY_TYPES,
     ConsentEvent,
     SubjectFacts,
+    missing_surgery_type,
     screen_consent,
     screen_subject,
 )
@@ -122,6 +123,9 @@ def enrol_child(store: Store, form: dict[str, Any]) -> Enrolment:
     sex = check_sex(form.get("sex"))
     group = check_group(form.get("group"))
     surgery_type = check_surgery_type(form.get("surgery_type"))
+    missing = missing_surgery_type(group, surgery_type)
+    if missing:
+        raise UsageError(missing.replace("surgery_type", "the surgery type"))
     end = _opt_datetime(form.get("surgery_end"), "end of surgery")
     hours = check_surgery_hours(form.get("surgery_hours"))
     start = end - timedelta(hours=hours) if end is not None and hours is not None else None
