@@ -24,7 +24,12 @@ import torch.nn.functional as F
 
 import pedpain
 from pedpain.core.errors import UsageError
-from pedpain.core.files import atomic_write, atomic_write_bytes, atomic_write_text
+from pedpain.core.files import (
+    atomic_write,
+    atomic_write_bytes,
+    atomic_write_text,
+    sweep_temporaries,
+)
 from pedpain.core.logging import get_logger
 from pedpain.core.progress import track
 from pedpain.models.bundle import FaceScorer, load_model_folder, save_model_folder
@@ -130,6 +135,7 @@ def run_distill(
     history: list[float | None] = []
     first_epoch = 0
     checkpoint = out_dir / CHECKPOINT
+    sweep_temporaries(out_dir)  # a killed run's half-written state or outputs
     digest = hashlib.sha256(
         (dump_config(config) + str(teacher.meta.get("sha256")) + table.data_hash()).encode()
     ).hexdigest()

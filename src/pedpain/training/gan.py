@@ -28,7 +28,6 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 import yaml
-from lightning.pytorch.loggers import CSVLogger
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from torch.utils.data import DataLoader, Dataset
 
@@ -48,6 +47,7 @@ from pedpain.models.gan_bundle import load_gan_folder, save_gan_folder
 from pedpain.training.chatter import ignore_lightning_chatter
 from pedpain.training.config import DataConfig, ExperimentConfig, SplitConfig, apply_overrides
 from pedpain.training.datamodule import EpochSampler, FaceStore
+from pedpain.training.resume import ResumableCSVLogger, prepare_resume
 from pedpain.training.run import (
     AtomicCheckpointIO,
     FaceTable,
@@ -384,6 +384,7 @@ def run_gan(
     )
     data = GanDataModule(faces, levels, t.batch_size, t.seed, t.num_workers)
     per_epoch = max(1, len(faces) // min(t.batch_size, len(faces)))
+    resume = prepare_resume(folder)  # sweeps a killed run's temporaries, finds last.ckpt
     trainer = L.Trainer(
         accelerator=config.trainer.accelerator,
         devices=config.trainer.devices,
@@ -395,17 +396,20 @@ def run_gan(
             _StopAfter(t.iterations),
             _SaveLast(folder / "checkpoints" / "last.ckpt"),
         ],
-        logger=CSVLogger(folder / "logs", name="csv"),
+        logger=ResumableCSVLogger(folder / "logs", "csv", resume),  # one log across resumes
         enable_progress_bar=progress,
         enable_model_summary=False,
         use_distributed_sampler=False,
         default_root_dir=folder,
         plugins=[AtomicCheckpointIO()],
     )
-    last = folder / "checkpoints" / "last.ckpt"
     with warnings.catch_warnings():
         ignore_lightning_chatter()
-        trainer.fit(module, datamodule=data, ckpt_path=str(last) if last.is_file() else None)
+        trainer.fit(
+            module,
+            datamodule=data,
+            ckpt_path=str(resume.checkpoint) if resume is not None else None,
+        )
     if not trainer.is_global_zero:
         return {}
     module.eval()
