@@ -1,10 +1,13 @@
 from __future__ import annotations
 
 import json
+import signal
+import time
 from pathlib import Path
 
 import pytest
 
+from kill_tools import kill_when, still_running, temporaries
 from pedpain.pipeline.stages import Stage, run_stages
 
 
@@ -36,12 +39,28 @@ def test_stage_runner_redoes_a_half_finished_stage_and_reuses_finished_ones(tmp_
 @pytest.mark.slow
 def test_quick_demo_runs_the_study_pipeline_and_reuses_finished_stages(cli, tmp_path):
     work = tmp_path / "demo"
+    # Killed, then stopped by Ctrl-C, while the phantom stage's worker pool runs: the
+    # workers go with the demo each time, and the run below resumes (issue 23).
+    done = work / "02-phantom" / "cohort.partial" / ".done"
+    args = ["demo", "--workdir", str(work), "--quick"]
+    killed = kill_when(args, lambda: any(done.glob("*.json")))
+    assert killed.descendants and still_running(killed.descendants) == set()
+    restart = time.time()  # the rerun first removes the half-done stage: wait for new work
+
+    def fresh_subject() -> bool:
+        return any(p.stat().st_mtime > restart for p in done.glob("*.json"))
+
+    stopped = kill_when(args, fresh_subject, sig=signal.SIGINT)
+    assert stopped.returncode == 130, stopped.stderr
+    assert still_running(stopped.descendants) == set()
+
     first = cli("demo", "--workdir", str(work), "--quick", "--json")
     assert first.code == 0, first.err
     doc = json.loads(first.out)
     names = [s["name"] for s in doc["stages"]]
     assert names[:3] == ["01-scales", "02-phantom", "03-database"]
-    assert not any(s["reused"] for s in doc["stages"])
+    assert [s["name"] for s in doc["stages"] if s["reused"]] == ["01-scales"]
+    assert temporaries(work) == []
     examples = json.loads((work / "01-scales" / "scales_by_age.json").read_text())["examples"]
     assert {e["age"]: e["recommended"]["code"] for e in examples}["4y"] == "FLACC"
     evaluation = next(s for s in doc["stages"] if s["name"] == "09-evaluate")["summary"]

@@ -242,7 +242,13 @@ def test_training_killed_mid_checkpoint_and_mid_epoch_resumes_into_one_log(
 
     tree = make_unbc_tree(tmp_path / "unbc", frames_per_seq=8)
     cfg = write_config(
-        tmp_path / "c.yaml", tree, **{"train.epochs": 2, "trainer.log_every_n_steps": 1}
+        tmp_path / "c.yaml",
+        tree,
+        **{
+            "train.epochs": 2,
+            "trainer.log_every_n_steps": 1,
+            "trainer.limit_train_batches": 3,
+        },
     )
     straight = run(["train", "--config", str(cfg), "--out", str(tmp_path / "s")])
     assert straight.returncode == 0, straight.stderr[-2000:]

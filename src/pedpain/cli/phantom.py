@@ -63,7 +63,11 @@ def oapc(
     scale fitting its age, a self-report from 6 years, the bedside nurse's BPS score and
     the true latent pain. About one child in five breaks an inclusion or exclusion rule.
     truth/ holds per-photo and per-frame ground truth. A killed run resumes where it
-    stopped when rerun with the same options.
+    stopped when rerun with the same options (its half-written files are swept, the
+    result is byte-identical); --workers processes die with the command.
+
+    Exit codes: 0 written; 2 bad usage (a non-empty OUT made otherwise); 130 stopped by
+    Ctrl-C (rerun to finish).
 
     Exit codes: 0 written; 1 bug; 2 bad usage (sizes, seed, folder).
 

@@ -68,7 +68,8 @@ def preprocess(
     3 some inputs rejected (no_face, low_quality, unreadable, too_large, unsupported),
     the rest written; 2 bad usage; 4 a face model or the TFLite interpreter is missing
     (nothing processed); 1 pedpain itself failed on an input (a bug: items.csv says
-    "processing failed", a rerun retries it).
+    "processing failed", a rerun retries it); 130 stopped by Ctrl-C (the worker pool is
+    ended at once; a rerun reuses what was finished).
 
     \b
     Examples:

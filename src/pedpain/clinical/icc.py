@@ -213,12 +213,17 @@ def two_way_reml(
     big_n = len(y)
     n = int(sessions.max()) + 1
     j = int(raters.max()) + 1
-    z = np.zeros((big_n, n + j))
-    z[np.arange(big_n), sessions] = 1.0
-    z[np.arange(big_n), n + raters] = 1.0
-    ztz = z.T @ z
-    zty = z.T @ y
-    ztx = z.sum(axis=0)
+    # Z'Z of the two random effects: diagonal per block plus the session x rater incidence,
+    # so the mixed-model equations are solved through the small rater block (Schur
+    # complement) in O(n j + j^3), not O((n + j)^3): ward studies have many sessions.
+    session_sizes = np.bincount(sessions, minlength=n).astype(float)
+    rater_sizes = np.bincount(raters, minlength=j).astype(float)
+    incidence = np.zeros((n, j))
+    np.add.at(incidence, (sessions, raters), 1.0)
+    zty = np.concatenate(
+        [np.bincount(sessions, y, minlength=n), np.bincount(raters, y, minlength=j)]
+    )
+    ztx = np.concatenate([session_sizes, rater_sizes])
     yty = float(y @ y)
     sy = float(y.sum())
     scale = float(y.var()) or 1.0
@@ -226,12 +231,21 @@ def two_way_reml(
     def parts(theta: NDArray[np.float64]) -> tuple[float, float, float]:
         """-2 REML log-likelihood (up to a constant), beta and the residual variance."""
         s2s, s2r, s2e = np.exp(theta) * scale
-        d_inv = np.concatenate([np.full(n, s2e / s2s), np.full(j, s2e / s2r)])
-        c = ztz + np.diag(d_inv)
-        chol = np.linalg.cholesky(c)
-        logdet_c = 2 * float(np.log(np.diag(chol)).sum())
-        c_zty = np.linalg.solve(c, zty)
-        c_ztx = np.linalg.solve(c, ztx)
+        a = session_sizes + s2e / s2s  # the diagonal session block of C = Z'Z + s2e D^-1
+        d = rater_sizes + s2e / s2r
+        b_over_a = incidence / a[:, None]
+        schur = np.diag(d) - incidence.T @ b_over_a
+        chol = np.linalg.cholesky(schur)
+        logdet_c = float(np.log(a).sum()) + 2 * float(np.log(np.diag(chol)).sum())
+
+        def solve(rhs: NDArray[np.float64]) -> NDArray[np.float64]:
+            r1, r2 = rhs[:n], rhs[n:]
+            x2 = np.linalg.solve(schur, r2 - b_over_a.T @ r1)
+            x1 = (r1 - incidence @ x2) / a
+            return np.concatenate([x1, x2])
+
+        c_zty = solve(zty)
+        c_ztx = solve(ztx)
         # V^-1 = (I - Z C^-1 Z') / s2e, so these are the quadratic forms s2e * a' V^-1 b.
         xvx = (big_n - float(ztx @ c_ztx)) / s2e
         xvy = (sy - float(ztx @ c_zty)) / s2e

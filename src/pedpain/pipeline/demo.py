@@ -65,7 +65,8 @@ def epilogue(done: dict[str, dict[str, Any]]) -> list[str]:
     if db:
         lines.append(
             f"Database: {db['subjects_enrolled']} children enrolled, "
-            f"{db['screening_rejections']} screened out, rater ICC(2,k) {_fmt(db['icc_2_k'])}"
+            f"{db['screening_rejections']} screened out, rater {db.get('icc') or 'ICC(2,k)'} "
+            f"{_fmt(db.get('icc_k', db['icc_2_k']))}"
         )
     for key, label in (
         ("05-source", "Source model"),

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pedpain.core.files import atomic_write_text
+from pedpain.core.files import atomic_write_text, sweep_temporaries
 
 StageFn = Callable[[Path, dict[str, Any]], dict[str, Any]]
 
@@ -39,6 +39,7 @@ def run_stages(
     on_done: Callable[[StageResult], None] | None = None,
 ) -> list[StageResult]:
     workdir.mkdir(parents=True, exist_ok=True)
+    sweep_temporaries(workdir)  # files a killed run was writing beside the stage folders
     results: dict[str, Any] = {}
     out: list[StageResult] = []
     for stage in stages:

@@ -20,6 +20,7 @@ later consent withdrawal removes the child's rows and files from the export too.
 from __future__ import annotations
 
 import csv
+import glob
 import hashlib
 import io
 import json
@@ -38,6 +39,7 @@ from pedpain import DISCLAIMER, __version__
 from pedpain.clinical.consensus import pain_level
 from pedpain.clinical.eligibility import age_band, check_assessment_time
 from pedpain.core.errors import UsageError
+from pedpain.core.files import sweep_temporaries
 from pedpain.core.progress import track
 from pedpain.store.derived import MANIFEST, Derived, register_derived_many, unregister_under
 from pedpain.store.models import Session, Subject
@@ -189,6 +191,8 @@ def export_manifest(
     splits = assign_splits(strata, test_fraction=test_fraction, folds=folds, seed=seed)
 
     target.parent.mkdir(parents=True, exist_ok=True)
+    # A killed export of this folder left its staging folder (decrypted media included).
+    sweep_temporaries(target.parent, (f".{glob.escape(target.name)}.*.tmp",))
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     media = store.media() if with_media else None
     items = 0

@@ -11,8 +11,16 @@ from typing import Any
 from sqlalchemy import select
 
 from pedpain.core.errors import EnvironmentProblem, UsageError
+from pedpain.core.files import sweep_temporaries
 from pedpain.core.progress import track
-from pedpain.store.media import STAGING, MediaIntegrityError, MediaKey, MediaStore, load_media_key
+from pedpain.store.media import (
+    MEDIA_REWRITE_TEMPORARY,
+    STAGING,
+    MediaIntegrityError,
+    MediaKey,
+    MediaStore,
+    load_media_key,
+)
 from pedpain.store.models import Base, DerivedArtifact, Media, Session, StoreMeta, Subject
 from pedpain.store.store import KEY_ID_META, Store
 
@@ -111,6 +119,8 @@ def rotate_key(store: Store, new_key: MediaKey) -> dict[str, Any]:
             f"(id {known}): configure the current key, then rotate"
         )
     media = MediaStore(store.media_root, new_key, old_key)
+    # A killed rotation may have left a half-written re-encryption beside its file.
+    sweep_temporaries(store.media_root, (MEDIA_REWRITE_TEMPORARY,), recursive=True)
     rewritten = already = 0
     failed: list[dict[str, str]] = []
     files = list(MediaStore.iter_stored_at(store.media_root))

@@ -44,6 +44,8 @@ MAGIC = b"PPM1"
 _HEADER = len(MAGIC) + 8 + 12
 KEY_BYTES = 32
 STAGING = ".staging"
+#: ``MediaStore.rewrite`` stages to ``<address>.<random>.part`` beside the file.
+MEDIA_REWRITE_TEMPORARY = "*.part"
 NO_KEY_MESSAGE = (
     "no media key: set PEDPAIN_KEY_FILE to a key file (make one with "
     "`pedpain db keygen --out FILE`, kept outside the data folder) or PEDPAIN_MEDIA_KEY"

@@ -106,7 +106,7 @@ class ResumableCSVLogger(CSVLogger):
         self._keep_through_epoch = resume.epoch if resume is not None else -1
 
     @property
-    def experiment(self) -> ExperimentWriter:  # type: ignore[override]
+    def experiment(self) -> ExperimentWriter:
         if self._experiment is None:
             Path(self.root_dir).mkdir(parents=True, exist_ok=True)
             self._experiment = _ContinuedWriter(self.log_dir, self._keep_through_epoch)

@@ -536,11 +536,12 @@ def run_preprocess(
     else:
         raise UsageError(f"unknown engine {engine!r} (local or ray)")
     workers_stream = stream
+    results: Iterator[tuple[int, dict[str, Any]]] = stream
     if progress is not None:
-        stream = iter(progress(stream, "preprocessing", len(files)))
+        results = iter(progress(stream, "preprocessing", len(files)))
     outcomes: list[dict[str, Any] | None] = [None] * len(files)
     try:
-        for i, doc in stream:
+        for i, doc in results:
             outcomes[i] = doc
     finally:
         # A Ctrl-C that lands outside the generator must still end its pool now, not when
