@@ -23,6 +23,7 @@ import argparse
 import sys
 import tempfile
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,7 @@ STAGES = ("source", "transfer", "distill", "temporal", "gan")
 
 def make_pack(root: Path, n: int, size: int) -> PackedFaces:
     rng = np.random.default_rng(0)
+    root.mkdir(parents=True, exist_ok=True)
     part = root / "part.npy"
     faces = np.lib.format.open_memmap(part, mode="w+", dtype=np.uint8, shape=(n, size, size, 3))
     for start in range(0, n, 256):
@@ -145,6 +147,8 @@ def main() -> int:
     args = ap.parse_args()
     stages = [s for s in args.stages.split(",") if s]
     quiet_lightning_logs()
+    # Lightning's advice for small runs (few workers, short epochs) is noise here.
+    warnings.simplefilter("ignore")
     gpu = torch.cuda.is_available()
     b, s = args.batch, args.size
     spec = {"size": s, "normalisation": "per_image", "mean": [0.5] * 3, "std": [0.25] * 3}

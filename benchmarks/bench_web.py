@@ -43,6 +43,7 @@ def make_model(folder: Path) -> None:
     meta = {
         "name": "bench",
         "version": "0",
+        "stage": "untrained",
         "backbone": "resnet18",
         "input_spec": spec.to_dict(),
         "head_hidden": [8],

@@ -173,6 +173,8 @@ def test_altered_weights_are_refused(tmp_path):
 
     net = build_net("resnet18", InputSpec(size=64), [8], 0.1)
     meta = {
+        "name": "tiny",
+        "stage": "source",
         "backbone": "resnet18",
         "input_spec": InputSpec(size=64).to_dict(),
         "head_hidden": [8],
