@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 
 from pedpain import DISCLAIMER
 from pedpain.clinical.age import format_age
-from pedpain.core.errors import PedpainError
+from pedpain.core.errors import PedpainError, UsageError
 from pedpain.store import collect_stats
 from pedpain.web import care, engines
 from pedpain.web.accounts import Principal
@@ -120,10 +120,13 @@ async def assess(
     code: str,
     time_point: str = Form(...),
     media: list[UploadFile] = File(...),
+    explain: bool = Form(False),
     p: Principal = NURSE,
 ) -> dict[str, Any]:
     """Store 1-3 photos or one clip as a new session, then assess it (the result is the
-    contract's ``pedpain assess --json`` object)."""
+    contract's ``pedpain assess --json`` object). ``explain=true`` adds the facial
+    measures and the Grad-CAM heat map (slower; also available later from
+    ``.../assessments/{session}/explanation``)."""
     from starlette.concurrency import run_in_threadpool
 
     store = _store(request, p)
@@ -144,7 +147,7 @@ async def assess(
         raise Refused(400, "bad_input", exc.message) from None
     session = care.get_session(store, code, session_code)
     result = await run_in_threadpool(
-        care.run_assessment, store, request.app.state.engines, session, p.username
+        care.run_assessment, store, request.app.state.engines, session, p.username, explain
     )
     return {"session": session_code, "result": result}
 
@@ -169,6 +172,27 @@ def assessment(
         "bps": {"scale": session.bps_scale, "score": session.bps_score},
         "result": care.latest_assessment(store, session.id),
     }
+
+
+@router.get("/children/{code}/assessments/{session_code}/explanation")
+async def explanation(
+    request: Request, code: str, session_code: str, p: Principal = CARE
+) -> dict[str, Any]:
+    """The latest score's explanation (facial measures, Grad-CAM heat map as a PNG data
+    URL), computed on request by the model that scored it; 409 when there is no score or
+    the active model changed since."""
+    from starlette.concurrency import run_in_threadpool
+
+    store = _store(request, p)
+    session = _session(store, code, session_code)
+    try:
+        return await run_in_threadpool(
+            care.explain_assessment, store, request.app.state.engines, session
+        )
+    except UsageError as exc:
+        raise Refused(409, "no_explanation", exc.message) from None
+    except PedpainError as exc:
+        raise Refused(503, "engine_unavailable", exc.message) from None
 
 
 @router.put("/children/{code}/assessments/{session_code}/bps")

@@ -430,10 +430,11 @@ def read_media(store: Store, session: Session, slot: str) -> tuple[str, bytes]:
     raise NotFound(slot)
 
 
-def run_assessment(store: Store, engines: Any, session: Session, username: str) -> dict[str, Any]:
-    """Decrypt the session's media into a private temporary folder, run the engine, store
-    and return the result (status ``error`` with a reason when the engine fails)."""
-    subject = session.subject
+def _assess_media(
+    store: Store, engines: Any, session: Session, explain: bool, reason: str
+) -> dict[str, Any]:
+    """Decrypt the session's media into a private temporary folder and run the engine
+    (with the explanation and its heat map inline when ``explain``); raises on failure."""
     tmp = Path(tempfile.mkdtemp(prefix="pedpain-web-"))  # mode 0700
     try:
         paths = []
@@ -443,32 +444,56 @@ def run_assessment(store: Store, engines: Any, session: Session, username: str) 
             target.write_bytes(vault.read(m.sha256))
             paths.append(target)
         store.audit(
-            "media.read",
-            subject_code=subject.code,
-            target=session.code,
-            reason="assessment",
+            "media.read", subject_code=session.subject.code, target=session.code, reason=reason
         )
-        try:
-            result = engines.assess(
-                paths if len(paths) > 1 or session.media[0].kind == "photo" else paths[0],
-                age=subject.age_months,
-                heatmap_dir=tmp / "heat",
-            )
-            doc = result.to_dict()
-            heat = doc.get("explanation", {}).get("heatmap")
-            if heat:
-                import base64
+        result = engines.assess(
+            paths if len(paths) > 1 or session.media[0].kind == "photo" else paths[0],
+            age=session.subject.age_months,
+            explain=explain,
+            # Grad-CAM (a backward pass) only when the nurse opens the explanation.
+            heatmap_dir=tmp / "heat" if explain else None,
+        )
+        doc: dict[str, Any] = result.to_dict()
+        heat = doc.get("explanation", {}).get("heatmap")
+        if heat:
+            import base64
 
-                data = Path(heat).read_bytes()
-                doc["explanation"]["heatmap"] = "data:image/png;base64," + base64.b64encode(
-                    data
-                ).decode("ascii")
-        except Exception as exc:  # the nurse's data is already safe; say what went wrong
-            log.warning("assessment failed", extra={"session": session.code, "error": repr(exc)})
-            message = getattr(exc, "message", None) or f"internal error ({type(exc).__name__})"
-            doc = {"status": "error", "reason": f"assessment failed: {message}", "score": None}
+            data = Path(heat).read_bytes()
+            doc["explanation"]["heatmap"] = "data:image/png;base64," + base64.b64encode(
+                data
+            ).decode("ascii")
+        return doc
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def explain_assessment(store: Store, engines: Any, session: Session) -> dict[str, Any]:
+    """The explanation (facial measures, Grad-CAM heat map) of the session's latest
+    assessment, computed on request with the same model; not stored. UsageError when the
+    session has no score to explain or the active model is no longer the one that scored
+    it (its explanation would be another model's)."""
+    latest = latest_assessment(store, session.id)
+    if latest is None or latest.get("status") != "ok":
+        raise UsageError("this assessment has no score to explain")
+    doc = _assess_media(store, engines, session, explain=True, reason="explanation")
+    scored_by = (latest.get("model") or {}).get("sha256")
+    if doc.get("status") != "ok" or (doc.get("model") or {}).get("sha256") != scored_by:
+        raise UsageError("the active model changed since this score: assess again to explain it")
+    return {"explanation": doc["explanation"], "model": doc["model"], "score": doc["score"]}
+
+
+def run_assessment(
+    store: Store, engines: Any, session: Session, username: str, explain: bool = False
+) -> dict[str, Any]:
+    """Run the engine on the session's media (the explanation only when ``explain``),
+    store and return the result (status ``error`` with a reason when the engine fails)."""
+    subject = session.subject
+    try:
+        doc = _assess_media(store, engines, session, explain, "assessment")
+    except Exception as exc:  # the nurse's data is already safe; say what went wrong
+        log.warning("assessment failed", extra={"session": session.code, "error": repr(exc)})
+        message = getattr(exc, "message", None) or f"internal error ({type(exc).__name__})"
+        doc = {"status": "error", "reason": f"assessment failed: {message}", "score": None}
     for key in ("input", "inputs"):
         doc.pop(key, None)  # temporary paths mean nothing later
     scale = doc.get("scale") or {}

@@ -19,7 +19,7 @@ from starlette.datastructures import FormData, UploadFile
 
 from pedpain.clinical.age import format_age
 from pedpain.clinical.eligibility import EXCLUSION_FACTS, GROUPS, SURGERY_TYPES, TIME_POINTS
-from pedpain.core.errors import PedpainError
+from pedpain.core.errors import PedpainError, UsageError
 from pedpain.store import collect_stats, export_manifest, withdraw_subject
 from pedpain.store.accounts import ROLES
 from pedpain.store.models import AuditEntry, ScreeningRejection, Subject
@@ -286,6 +286,37 @@ def session_page(request: Request, code: str, session_code: str) -> Response:
     session = session_or_404(store, code, session_code)
     result = care.latest_assessment(store, session.id)
     store.audit("session.read", subject_code=code, target=session_code)
+    return render(
+        request,
+        "session.html",
+        principal,
+        subject=session.subject,
+        session=session,
+        result=result,
+        scale=care.scale_for(session.subject),
+    )
+
+
+@router.get("/children/{code}/sessions/{session_code}/explanation")
+async def explanation_page(request: Request, code: str, session_code: str) -> Response:
+    """The session page with the explanation, computed when the nurse opens it (the
+    assessment itself skips it: Grad-CAM costs more than the score)."""
+    from starlette.concurrency import run_in_threadpool
+
+    principal = who(request, "nurse", "researcher")
+    store = store_of(request, principal)
+    session = session_or_404(store, code, session_code)
+    result = care.latest_assessment(store, session.id)
+    try:
+        extra = await run_in_threadpool(
+            care.explain_assessment, store, request.app.state.engines, session
+        )
+    except UsageError as exc:
+        raise Refused(409, "no_explanation", exc.message) from None
+    except PedpainError as exc:
+        raise Refused(503, "engine_unavailable", exc.message) from None
+    assert result is not None  # explain_assessment refuses a session without a score
+    result["explanation"] = {**result.get("explanation", {}), **extra["explanation"]}
     return render(
         request,
         "session.html",
