@@ -13,11 +13,11 @@ protocol's 10 s window: the 10 s with the most usable faces.
 Clip pipeline (``pipelined=True``, the default): a reader thread decodes the frames the
 sampling keeps (the others are only grabbed, as seeking needs) while this thread finds,
 tracks (face-mesh landmarks from the previous analysed frame; a full detection only every
-``redetect_every`` analysed frames or when the track is lost) and aligns the faces, and a
-model thread scores the usable faces in batches of ``MODEL_BATCH`` as they come, one
-ONNX Runtime (or torch) call per batch. The faces and the scores are those of the
-sequential path (``pipelined=False``: decode, analyse, then score all at the end) to
-float precision; only the order of work differs.
+``redetect_every`` analysed frames or when the track is lost) and aligns the faces, and
+model threads (``MODEL_WORKERS`` for ONNX Runtime, one for PyTorch) score the usable
+faces in batches of ``MODEL_BATCH`` as they come, one model call per batch. The faces
+and the scores are those of the sequential path (``pipelined=False``: decode, analyse,
+then score all at the end) to float precision; only the order of work differs.
 
 The explanation (facial measures; Grad-CAM heat map with a folder) is computed on
 request only (``explain=True`` or ``heatmap_dir``): it is not needed for the score and
@@ -285,7 +285,7 @@ class Assessor:
 
     def _clip_faces_pipelined(self, path: Path, times: StageTimes) -> list[_Face]:
         """The same faces as ``_clip_faces``, with decoding on a reader thread and the
-        usable faces scored in batches on a model thread while the next ones are found."""
+        usable faces scored in batches on model threads while the next ones are found."""
         proc = self._clips()
         proc.reset()
         proc.times = times
@@ -665,6 +665,8 @@ class _ReadAhead:
     def _run(self) -> None:
         try:
             for item in _timed(self._frames, self._times):
+                if item[1] is None:
+                    continue  # grabbed only (not sampled): nothing for the face stage
                 if not self._put(item):
                     return
         except BaseException as exc:  # handed to the consumer, raised there
