@@ -110,8 +110,10 @@ def test_timings_say_where_the_time_went(model, media):
         for stage in ("decode", "detect", "landmarks", "align", "quality", "model"):
             assert t[stage] > 0, (stage, t)
         assert t["explain"] == 0  # not asked for
-    # The clip's stages overlap on threads, but none takes longer than the whole.
-    assert max(clip["timings_ms"].values()) <= clip["latency_ms"] + 1
+    # Decoding and scoring overlap on threads; the face stage runs on the caller's
+    # thread, one stage after the other, inside the assessment's own time.
+    t = clip["timings_ms"]
+    assert t["detect"] + t["landmarks"] + t["align"] + t["quality"] <= clip["latency_ms"]
 
 
 def test_explanation_only_on_request(model, media, tmp_path):
