@@ -82,6 +82,7 @@ def test_cli_scores_real_faces_and_explains_every_refusal(models, media, cli):
         str(models["student"]),
         "--age",
         "4y",
+        "--explain",
         "--json",
     )
     assert r.code == 3, r.err

@@ -74,6 +74,12 @@ def test_quick_demo_runs_the_study_pipeline_and_reuses_finished_stages(cli, tmp_
         assert isinstance(summary["model_run"], int), stage
     web = next(s for s in doc["stages"] if s["name"] == "11-webapp")["summary"]
     assert "pedpain serve" in web["command"]
+    # The bedside model is exported and verified: the web app runs ONNX Runtime.
+    distill = next(s for s in doc["stages"] if s["name"] == "08-distill")["summary"]
+    assert distill["onnx"]["max_abs_diff"] <= 1e-4 and web["backend"] == "onnx"
+    assert (Path(web["active_model"]) / "model.onnx").is_file()
+    examples_doc = json.loads((work / "10-assess" / "assessments.json").read_text())
+    assert {e["model"]["backend"] for e in examples_doc} == {"onnx"}
     assert oct(Path(web["logins"]).stat().st_mode & 0o777) == "0o600"
     assert Path(
         next(s for s in doc["stages"] if s["name"] == "07-gan")["summary"]["samples"]

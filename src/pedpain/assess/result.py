@@ -35,6 +35,9 @@ class AssessmentResult:
     explanation: dict[str, Any] = field(default_factory=dict)
     model: dict[str, Any] = field(default_factory=dict)
     latency_ms: float = 0.0
+    #: Milliseconds per stage (decode, detect, landmarks, align, quality, model, pooling,
+    #: explain); stages of a clip overlap on threads, so they may sum past latency_ms.
+    timings_ms: dict[str, float] = field(default_factory=dict)
     inputs: list[str] = field(default_factory=list)
     frame_scores: list[dict[str, Any]] = field(default_factory=list, repr=False)
 
@@ -60,6 +63,7 @@ class AssessmentResult:
             "explanation": self.explanation,
             "model": self.model,
             "latency_ms": round(self.latency_ms, 1),
+            "timings_ms": self.timings_ms,
             "inputs": self.inputs or [self.input],
             "disclaimer": DISCLAIMER,
         }

@@ -28,8 +28,16 @@ def assess(
     baseline: list[Path] = typer.Option(
         None, "--baseline", help="A neutral photo of the same child (repeatable)."
     ),
+    explain: bool = typer.Option(
+        False,
+        "--explain",
+        help="Add the facial measures (AU4, AU6/7, AU9/10, AU43, mouth) to the explanation "
+        "(not computed by default: the score does not need them).",
+    ),
     heatmap: Path | None = typer.Option(
-        None, "--heatmap", help="Write a Grad-CAM heat map PNG per assessment into this folder."
+        None,
+        "--heatmap",
+        help="Write a Grad-CAM heat map PNG per assessment into this folder (implies --explain).",
     ),
     backend: str = typer.Option(
         "auto",
@@ -51,14 +59,16 @@ def assess(
     score on the age-appropriate observer scale with needs_treatment), abstain (readable,
     but no face good enough: no face, too small, blurred, badly exposed, turned away,
     covered, or another person; no score is guessed) or error (unreadable file).
-    Exit codes: 0 every input scored; 3 some inputs abstained or failed (all results are
-    still printed); 4 no model. Research software, not a medical device.
+    The JSON's timings_ms says where the time went (decode, detect, landmarks, align,
+    quality, model, pooling, explain; a clip's stages overlap on threads).
+    Exit codes: 0 every input scored; 2 bad usage; 3 some inputs abstained or failed (all
+    results are still printed); 4 no model. Research software, not a medical device.
 
     \b
     Examples:
       pedpain assess photo.jpg --model models/bedside --age 4y --json
       pedpain assess p1.jpg p2.jpg p3.jpg --group --age 30m
-      pedpain assess clip.mp4 --heatmap heatmaps/ --json
+      pedpain assess clip.mp4 --explain --heatmap heatmaps/ --json
     """
     from pedpain.assess.engine import Assessor
 
@@ -79,7 +89,7 @@ def assess(
         threads=threads,
     ) as engine:
         results = [
-            engine.assess(item, age, baseline or None, heatmap)  # type: ignore[arg-type]
+            engine.assess(item, age, baseline or None, heatmap, explain)  # type: ignore[arg-type]
             for item in items
         ]
     if as_json:

@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from pedpain import DISCLAIMER
-from pedpain.core.errors import PedpainError
+from pedpain.core.errors import EnvironmentProblem, PedpainError
 from pedpain.core.settings import load_settings
 from pedpain.pipeline.stages import Stage
 
@@ -250,6 +250,13 @@ def _webapp(folder: Path, done: dict[str, Any]) -> dict[str, Any]:
             bedside,
             ignore=shutil.ignore_patterns("checkpoints", "logs"),
         )
+    import json
+
+    from pedpain.assess.backend import onnx_usable
+
+    weights_sha = json.loads((bedside / "model.json").read_text("utf-8"))["sha256"]
+    if onnx_usable(bedside, weights_sha) is None:
+        raise EnvironmentProblem(f"{bedside} has no verified model.onnx for the web app")
     set_active(settings, bedside.name)
     logins = []
     with open_store(settings, actor="pedpain-demo", init=True) as store:
@@ -264,7 +271,12 @@ def _webapp(folder: Path, done: dict[str, Any]) -> dict[str, Any]:
     command = (
         " ".join(f"{k}={v}" for k, v in env.items()) + f" {_pedpain_command()} serve --port 8000"
     )
-    return {"command": command, "logins": str(login_file), "active_model": str(bedside)}
+    return {
+        "command": command,
+        "logins": str(login_file),
+        "active_model": str(bedside),
+        "backend": "onnx",
+    }
 
 
 def _pedpain_command() -> str:
@@ -301,6 +313,7 @@ def _distill(sizes: StudySizes):  # type: ignore[no-untyped-def]
             "train": {"batch_size": sizes.batch, "epochs": sizes.transfer_epochs, "lr": 0.001},
         })  # fmt: skip
         summary = _train(config, folder / "model", done)
+        summary["onnx"] = _export_onnx(folder / "model")
         agreement = folder / "model" / "agreement.json"
         if agreement.is_file():
             import json
@@ -309,6 +322,15 @@ def _distill(sizes: StudySizes):  # type: ignore[no-untyped-def]
         return summary
 
     return run
+
+
+def _export_onnx(model: Path) -> dict[str, Any]:
+    """The bedside model exported to ONNX and verified against PyTorch (1e-4 on every
+    output), so the examples and the web app on the demo data run the deployment path."""
+    from pedpain.assess.backend import ONNX_FILE, export_onnx
+    from pedpain.models.bundle import load_model_folder
+
+    return export_onnx(load_model_folder(model), model / ONNX_FILE).to_dict()
 
 
 def _examples(folder: Path, done: dict[str, Any]) -> dict[str, Any]:
@@ -326,7 +348,7 @@ def _examples(folder: Path, done: dict[str, Any]) -> dict[str, Any]:
     for kind in ("photo", "video"):
         picked += [r for r in rows if r["kind"] == kind][:2]
     results = []
-    with Assessor(done["08-distill"]["model"]) as engine:
+    with Assessor(done["08-distill"]["model"], backend="onnx") as engine:
         for row in picked:
             age = f"{int(row['age_months'])}m"
             result = engine.assess(export / row["path"], age=age).to_dict()

@@ -22,6 +22,14 @@ class Conflict(UsageError):
     error_code = "conflict"
 
 
+class NothingToExplain(UsageError):
+    """An explanation asked for a session without a score, or whose score another model
+    gave (its explanation would be another model's)."""
+
+    http_status = 409
+    error_code = "no_explanation"
+
+
 class Forbidden(UsageError):
     """Allowed to the role in general, but not here (a rater's own rating only, an admin
     locking themselves out)."""

@@ -28,7 +28,7 @@ from pedpain.store import Store, audit
 from pedpain.store.accounts import AiAssessment
 from pedpain.store.models import Media, Session, Subject
 from pedpain.study.enrolment import get_subject
-from pedpain.study.errors import Conflict, NotFound
+from pedpain.study.errors import Conflict, NotFound, NothingToExplain
 from pedpain.study.intake import CheckedMedia
 from pedpain.study.protocol import (
     StudyRules,
@@ -198,15 +198,14 @@ def _usable(paths: list[Path]) -> tuple[list[Path], list[dict[str, str]]]:
     return usable, unusable
 
 
-def run_assessment(store: Store, engines: Any, session: Session, username: str) -> dict[str, Any]:
-    """Decrypt the session's media into a private temporary folder, run the engine, store
-    and return the result (status ``error`` with a reason when the engine fails). A voided
-    session is not assessed."""
-    if session.voided_at is not None:
-        raise Conflict("this session was voided: it is not assessed")
-    subject = session.subject
+def _assess_media(
+    store: Store, engines: Any, session: Session, *, explain: bool, reason: str
+) -> tuple[dict[str, Any], list[str] | None, list[dict[str, str]]]:
+    """Decrypt the session's media into a private temporary folder and run the engine on
+    what can be read (the explanation and its heat map inline only when ``explain``: the
+    Grad-CAM backward pass costs more than the score). Returns the result, the photos used
+    (None for a clip) and the unusable ones; raises when the engine fails."""
     tmp = Path(tempfile.mkdtemp(prefix="pedpain-web-"))  # mode 0700
-    unusable: list[dict[str, str]] = []
     try:
         paths = []
         vault = store.media()
@@ -215,34 +214,70 @@ def run_assessment(store: Store, engines: Any, session: Session, username: str) 
             target.write_bytes(vault.read(m.sha256))
             paths.append(target)
         store.audit(
-            "media.read", subject_code=subject.code, target=session.code, reason="assessment"
+            "media.read", subject_code=session.subject.code, target=session.code, reason=reason
         )
         photos = bool(session.media) and session.media[0].kind == "photo"
+        unusable: list[dict[str, str]] = []
         if photos:
             paths, unusable = _usable(paths)
-        try:
-            if not paths:
-                raise MediaRejected("unreadable", "no photo of this session can be read")
-            result = engines.assess(
-                paths if photos else paths[0], age=subject.age_months, heatmap_dir=tmp / "heat"
-            )
-            doc = result.to_dict()
-            heat = doc.get("explanation", {}).get("heatmap")
-            if heat:
-                data = Path(heat).read_bytes()
-                doc["explanation"]["heatmap"] = "data:image/png;base64," + base64.b64encode(
-                    data
-                ).decode("ascii")
-        except Exception as exc:  # the nurse's data is already safe; say what went wrong
-            log.warning("assessment failed", extra={"session": session.code, "error": repr(exc)})
-            message = getattr(exc, "message", None) or f"internal error ({type(exc).__name__})"
-            doc = {"status": "error", "reason": f"assessment failed: {message}", "score": None}
+        if not paths:
+            raise MediaRejected("unreadable", "no photo of this session can be read")
+        result = engines.assess(
+            paths if photos else paths[0],
+            age=session.subject.age_months,
+            explain=explain,
+            heatmap_dir=tmp / "heat" if explain else None,
+        )
+        doc: dict[str, Any] = result.to_dict()
+        heat = doc.get("explanation", {}).get("heatmap")
+        if heat:
+            data = Path(heat).read_bytes()
+            doc["explanation"]["heatmap"] = "data:image/png;base64," + base64.b64encode(
+                data
+            ).decode("ascii")
+        return doc, [p.name for p in paths] if photos else None, unusable
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def explain_assessment(store: Store, engines: Any, session: Session) -> dict[str, Any]:
+    """The explanation (facial measures, Grad-CAM heat map) of the session's latest
+    assessment, computed on request with the same model and not stored. Refused
+    (:class:`NothingToExplain`) when there is no score, or when the active model is no
+    longer the one that gave it. Blinding is the caller's check (the score's own rule)."""
+    latest = latest_assessment(store, session.id)
+    if latest is None or latest.get("status") != "ok":
+        raise NothingToExplain("this assessment has no score to explain")
+    doc, _, _ = _assess_media(store, engines, session, explain=True, reason="explanation")
+    scored_by = (latest.get("model") or {}).get("sha256")
+    if doc.get("status") != "ok" or (doc.get("model") or {}).get("sha256") != scored_by:
+        raise NothingToExplain("the active model changed since this score: assess again")
+    return {"explanation": doc["explanation"], "model": doc["model"], "score": doc["score"]}
+
+
+def run_assessment(
+    store: Store, engines: Any, session: Session, username: str, explain: bool = False
+) -> dict[str, Any]:
+    """Run the engine on the session's stored media (the explanation only when
+    ``explain``), store and return the result (status ``error`` with a reason when the
+    engine fails). A voided session is not assessed."""
+    if session.voided_at is not None:
+        raise Conflict("this session was voided: it is not assessed")
+    subject = session.subject
+    used: list[str] | None = None
+    unusable: list[dict[str, str]] = []
+    try:
+        doc, used, unusable = _assess_media(
+            store, engines, session, explain=explain, reason="assessment"
+        )
+    except Exception as exc:  # the nurse's data is already safe; say what went wrong
+        log.warning("assessment failed", extra={"session": session.code, "error": repr(exc)})
+        message = getattr(exc, "message", None) or f"internal error ({type(exc).__name__})"
+        doc = {"status": "error", "reason": f"assessment failed: {message}", "score": None}
     for key in ("input", "inputs"):
         doc.pop(key, None)  # temporary paths mean nothing later
-    if photos:
-        doc["photos_used"] = [p.name for p in paths]
+    if used is not None:
+        doc["photos_used"] = used
         doc["photos_unusable"] = unusable
     scale = doc.get("scale") or {}
     with store.session() as db, db.begin():

@@ -8,7 +8,9 @@ lost) instead of detecting from scratch each frame.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +30,7 @@ from pedpain.vision.photometric import normalise_face
 from pedpain.vision.pose import head_pose
 from pedpain.vision.quality import exposure, luminance, sharpness
 from pedpain.vision.selection import Subject, choose_face
+from pedpain.vision.timing import StageTimes
 
 NAN = float("nan")
 CHECK_EVERY = 10  # video frames between landmark-confidence checks while tracking
@@ -102,6 +105,8 @@ class FaceProcessor:
         self.use_mesh = self.config.detector == "mediapipe"
         self._mesh: FaceMesh | None = None
         self._checker: BlazeFace | None = None
+        #: Where the time goes (detect, landmarks, align, quality), when a caller asks.
+        self.times: StageTimes | None = None
         self.reset()
 
     # ----------------------------------------------------------------- public
@@ -117,7 +122,8 @@ class FaceProcessor:
 
     def process_image(self, rgb: np.ndarray) -> FaceResult:
         """A photo (or any single frame without history)."""
-        dets = self.detector.detect(rgb)
+        with self._measure("detect"):
+            dets = self.detector.detect(rgb)
         if not dets:
             return FaceResult.no_face()
         index, _ = choose_face(dets, self._policy_for_photo(), _size(rgb))
@@ -131,7 +137,9 @@ class FaceProcessor:
         tracking = self.use_mesh and self._track is not None
         if tracking and self._since_detect < self.config.redetect_every:
             assert self._track is not None
-            landmarks = self._mesh_model().landmarks(rgb, roi_from_landmarks(self._track))
+            with self._measure("landmarks"):
+                roi = roi_from_landmarks(self._track)
+                landmarks = self._mesh_model().landmarks(rgb, roi)
             if landmarks is not None:
                 self._since_detect += 1
                 self._track = landmarks
@@ -150,6 +158,9 @@ class FaceProcessor:
         self.detector.close()
 
     # ---------------------------------------------------------------- private
+    def _measure(self, stage: str) -> contextlib.AbstractContextManager[None]:
+        return self.times.measure(stage) if self.times is not None else contextlib.nullcontext()
+
     def _policy_for_photo(self) -> str:
         return "largest" if self.config.face_policy == "consistent" else self.config.face_policy
 
@@ -163,8 +174,9 @@ class FaceProcessor:
         model sees no face in the detection's region)."""
         if not self.use_mesh:
             return None
-        roi = roi_from_box(_box(det), det.right_eye, det.left_eye)
-        return self._mesh_model().landmarks(rgb, roi, refine=True)
+        with self._measure("landmarks"):
+            roi = roi_from_box(_box(det), det.right_eye, det.left_eye)
+            return self._mesh_model().landmarks(rgb, roi, refine=True)
 
     def _remember(self, box: tuple[float, float, float, float]) -> None:
         x, y, w, h = box
@@ -172,7 +184,8 @@ class FaceProcessor:
 
     def _detect_frame(self, rgb: np.ndarray) -> FaceResult:
         c = self.config
-        dets = self.detector.detect(rgb)
+        with self._measure("detect"):
+            dets = self.detector.detect(rgb)
         self._since_detect = 0
         self._faces = len(dets)
         if not dets:
@@ -205,6 +218,7 @@ class FaceProcessor:
         check: bool,
     ) -> FaceResult:
         c = self.config
+        started = time.perf_counter()
         if landmarks is not None:
             right, left = eye_centres(landmarks)
             box = landmark_box(landmarks)
@@ -225,7 +239,11 @@ class FaceProcessor:
         sharp = sharpness(grey)
         bright, contrast = exposure(grey)
         if check and self.use_mesh:
+            checked = time.perf_counter()
             self._conf = self._check_face(raw)
+            if self.times is not None:  # the second detector is a quality measure
+                self.times.add("quality", time.perf_counter() - checked)
+                started += time.perf_counter() - checked
         conf = self._conf if self.use_mesh else NAN
         if not math.isnan(score):
             self._score = score
@@ -239,6 +257,8 @@ class FaceProcessor:
             reason = "too_dark"
         elif bright > c.max_brightness:
             reason = "too_bright"
+        if self.times is not None:
+            self.times.add("align", time.perf_counter() - started)
         return FaceResult(
             found=True,
             valid=not reason,

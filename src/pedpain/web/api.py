@@ -16,6 +16,7 @@ from pedpain.core.errors import PedpainError
 from pedpain.store import collect_stats
 from pedpain.study import blinding, corrections, dashboard, enrolment, intake, ratings, sessions
 from pedpain.study.accounts import Principal
+from pedpain.study.errors import NothingToExplain
 from pedpain.study.protocol import StudyRules
 from pedpain.web import engines
 from pedpain.web.pages import refusal
@@ -161,11 +162,14 @@ async def assess(
     time_point: str = Form(...),
     media: list[UploadFile] = File(...),
     hours: str = Form(""),
+    explain: bool = Form(False),
     p: Principal = NURSE,
 ) -> dict[str, Any]:
     """Store 1-3 photos or one clip as a new session, then assess it (the result is the
     contract's ``pedpain assess --json`` object). In the validation phase the result is
-    withheld (``result: null``, ``ai_hidden`` says why) until the BPS is entered."""
+    withheld (``result: null``, ``ai_hidden`` says why) until the BPS is entered.
+    ``explain=true`` adds the facial measures and the Grad-CAM heat map (slower; also
+    available later from ``.../assessments/{session}/explanation``)."""
     from starlette.concurrency import run_in_threadpool
 
     store = _store(request, p)
@@ -182,7 +186,7 @@ async def assess(
         raise refusal(exc) from None
     session = sessions.get_session(store, code, session_code)
     result = await run_in_threadpool(
-        sessions.run_assessment, store, request.app.state.engines, session, p.username
+        sessions.run_assessment, store, request.app.state.engines, session, p.username, explain
     )
     rules = _rules(request)
     visible = blinding.ai_visible(p.role, session, rules)
@@ -208,6 +212,30 @@ def assessment(
     session = _session(store, code, session_code)
     store.audit("session.read", subject_code=code, target=session_code)
     return blinding.session_view(store, session, p.role, _rules(request))
+
+
+@router.get("/children/{code}/assessments/{session_code}/explanation")
+async def explanation(
+    request: Request, code: str, session_code: str, p: Principal = CARE
+) -> dict[str, Any]:
+    """The latest score's explanation (facial measures, Grad-CAM heat map as a PNG data
+    URL), computed on request by the model that scored it; 409 when there is no score or
+    the active model changed since, or while the score itself is withheld (validation
+    phase: the BPS comes first)."""
+    from starlette.concurrency import run_in_threadpool
+
+    store = _store(request, p)
+    session = _session(store, code, session_code)
+    if not blinding.ai_visible(p.role, session, _rules(request)):
+        raise Refused(409, "no_explanation", blinding.AI_HIDDEN)
+    try:
+        return await run_in_threadpool(
+            sessions.explain_assessment, store, request.app.state.engines, session
+        )
+    except NothingToExplain as exc:
+        raise refusal(exc) from None
+    except PedpainError as exc:
+        raise Refused(503, "engine_unavailable", exc.message) from None
 
 
 @router.put("/children/{code}/assessments/{session_code}/bps")

@@ -339,6 +339,39 @@ def session_page(request: Request, code: str, session_code: str) -> Response:
     )
 
 
+@router.get("/children/{code}/sessions/{session_code}/explanation")
+async def explanation_page(request: Request, code: str, session_code: str) -> Response:
+    """The session page with the explanation, computed when the nurse opens it (the
+    assessment itself skips it: Grad-CAM costs more than the score)."""
+    from starlette.concurrency import run_in_threadpool
+
+    principal = who(request, "nurse", "researcher")
+    store = store_of(request, principal)
+    session = session_or_404(store, code, session_code)
+    rules = rules_of(request)
+    result = blinding.ai_result(store, session, principal.role, rules)
+    if result is None:  # no score yet, or withheld until the BPS is in
+        return see_other(f"/children/{code}/sessions/{session_code}")
+    try:
+        extra = await run_in_threadpool(
+            sessions.explain_assessment, store, request.app.state.engines, session
+        )
+    except PedpainError as exc:
+        raise refusal(exc) from None
+    result["explanation"] = {**result.get("explanation", {}), **extra["explanation"]}
+    return render(
+        request,
+        "session.html",
+        principal,
+        subject=session.subject,
+        session=session,
+        result=result,
+        ai_hidden=False,
+        validation_phase=rules.validation_phase,
+        scale=enrolment.scale_for(session.subject),
+    )
+
+
 @router.post("/children/{code}/sessions/{session_code}/bps")
 async def bps_submit(request: Request, code: str, session_code: str) -> Response:
     principal = who(request, "nurse")
