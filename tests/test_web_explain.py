@@ -22,7 +22,8 @@ MEASURES = {"brow_eye", "eye_aperture", "nose_lip", "mouth_open"}
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> WebEnv:
     root = tmp_path_factory.mktemp("web-explain")
-    env = make_env(root, model=True, media=True)
+    # The validation phase (BPS before the AI) is off here; the last test turns it on.
+    env = make_env(root, model=True, media=True, study_validation_phase=False)
     env.media["cat"] = save(root / "media" / "cat.jpg", cat())
     return env
 
@@ -106,3 +107,25 @@ def test_page_links_to_the_explanation_and_shows_it(app: Any, env: WebEnv) -> No
 def test_heatmap_file_is_not_left_behind(env: WebEnv) -> None:
     # The heat map is written in the request's private temporary folder, then removed.
     assert not list(Path(env.home).rglob("*.heatmap.png"))
+
+
+def test_no_explanation_before_the_bps_in_the_validation_phase(
+    tmp_path: Path, env: WebEnv, cli
+) -> None:
+    blind = make_env(tmp_path, model=True, study_validation_phase=True)
+    app = create_app(blind.settings, host="127.0.0.1")
+    try:
+        r = cli("--home", str(blind.home), "users", "token", "nina", "--json")
+        c = TestClient(app, base_url=BASE)
+        c.headers["Authorization"] = f"Bearer {json.loads(r.out)['token']}"
+        child = {"code": "E-003", "age": "4y", "sex": "F", "group": "control",
+                 "guardian_consent": True}  # fmt: skip
+        assert c.post("/api/v1/children", json=child).status_code == 201
+        url = "/api/v1/children/E-003/assessments"
+        r = c.post(url, data={"time_point": "pain", "explain": "true"}, files=_photo(env, "grace"))
+        assert r.status_code == 201 and r.json()["result"] is None  # withheld: BPS first
+        r = c.get(f"{url}/{r.json()['session']}/explanation")
+        assert r.status_code == 409 and r.json()["error"] == "no_explanation"
+    finally:
+        app.state.engines.close()
+        app.state.store.close()
