@@ -108,6 +108,11 @@ def epilogue(done: dict[str, dict[str, Any]]) -> list[str]:
     gan = done.get("07-gan")
     if gan:
         lines.append(f"GAN samples per pain level ({gan['iterations']} updates): {gan['samples']}")
+        if gan.get("diversity_ratio") is not None:
+            lines.append(
+                f"  within-level diversity {gan['diversity_ratio']:.0%} of the real faces' "
+                "(target 85%)"
+            )
     if ev:
         lines.append(f"Report: {ev['report']}  (open it in a browser)")
     web = done.get("11-webapp")

@@ -236,7 +236,11 @@ def _gan(sizes: StudySizes):  # type: ignore[no-untyped-def]
             "gan": str(folder / "gan"),
             "samples": str(folder / "gan" / "samples.png"),
             "iterations": sizes.gan_iterations,
-            **{k: metrics.get(k) for k in ("frechet_distance", "conditioning_mad")},
+            # The quality measures sit under "quality" in the GAN's metrics.json.
+            **{
+                k: (metrics.get("quality") or {}).get(k)
+                for k in ("frechet_distance", "conditioning_mad", "diversity_ratio")
+            },
         }
 
     return run
