@@ -433,7 +433,7 @@ def _texture_maps(mesh: np.ndarray, age_months: int, adult: bool) -> dict[str, n
         furrows.append((mid + _v(0, -0.04 * u), mid + _v(0, 0.14 * u)))
     maps["dark_au4"] = (0.55 * sharp + 0.2 * young) * draw(furrows, 2 + 2 * young, 0.9 * soft)
     maps["light_au4"] = 0.25 * (0.5 + young) * blob(mid + _v(0, -0.05 * u), (0.2 * u, 0.1 * u), 4)
-    segs = []
+    segs: list[tuple[np.ndarray, np.ndarray]] = []
     for lower in (lm.EYE_A_LOWER, lm.EYE_B_LOWER):
         pts = mesh[list(lower), :2] + _v(0, (0.3 + 0.04 * young) * u)
         segs.extend((pts[i], pts[i + 1]) for i in range(1, len(pts) - 2))
