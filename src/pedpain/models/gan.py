@@ -14,8 +14,9 @@
   probability of ADA, Karras et al. 2020): on a few hundred faces the critic otherwise
   memorises the training faces and the generator collapses to one face per level.
 - ``mode_seeking_ratio``: how much two noise vectors' faces differ per unit of noise
-  distance at the same level (Mao et al. 2019); the generator is rewarded for keeping it
-  up, so the noise, not only the level, decides the face.
+  distance at the same level (after Mao et al. 2019); the generator is penalised when it
+  falls below a floor (a hinge, see ``pedpain.training.gan``), so the noise, not only the
+  level, decides the face.
 
 A trained GAN is a folder (``pedpain.models.gan_bundle``), like the pain models.
 """

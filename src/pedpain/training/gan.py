@@ -61,6 +61,16 @@ from pedpain.training.synthetic import real_only
 
 log = get_logger(__name__)
 
+#: Adaptive augmentation: change of the probability per generator update (0 -> 0.5 in 250
+#: updates; ADA's 500k images are far beyond a CPU run) and its ceiling (strong
+#: augmentation early in a short run keeps the generator from forming faces at all).
+AUGMENT_STEP = 0.002
+AUGMENT_MAX = 0.6
+#: Mode seeking: mean |G(z1) - G(z2)| / |z1 - z2| below this is penalised (images in
+#: [-1, 1]; two faces of the demo phantom differ by 0.38 mean absolute, unit-noise pairs by
+#: 1.13, so diverse real-like pairs sit near 0.34).
+MODE_SEEKING_FLOOR = 0.15
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -94,7 +104,7 @@ class GanTrainConfig(_Strict):
     #: heuristic: E[sign D(real)] near ``augment_target``), ``fixed`` uses ``augment_p``,
     #: ``off`` none.
     augment: Literal["off", "fixed", "adaptive"] = "adaptive"
-    augment_p: float = Field(default=0.3, ge=0, le=1)
+    augment_p: float = Field(default=0.0, ge=0, le=1)
     augment_target: float = Field(default=0.6, gt=0, lt=1)
     #: Weight of the mode-seeking term (two noises at one level must give different
     #: faces); 0 turns it off.
@@ -323,7 +333,10 @@ class GanModule(L.LightningModule):
             seeking = mode_seeking_ratio(
                 fake[:half], fake[half : 2 * half], z[:half], z[half : 2 * half]
             )
-            loss_g = loss_g + weight / (seeking + 1e-5)
+            # A hinge, not MSGAN's 1/ratio: bounded, and silent once pairs differ about as
+            # much as two children do (1/ratio swamped the adversarial loss on a CPU-short
+            # run and taught the generator noise).
+            loss_g = loss_g + weight * F.relu(MODE_SEEKING_FLOOR - seeking)
         opt_g.zero_grad(set_to_none=True)
         self.manual_backward(loss_g)
         opt_g.step()
@@ -339,8 +352,8 @@ class GanModule(L.LightningModule):
             sign = float(torch.sign(d_real.detach()).mean())
             running = 0.9 * float(self.get_buffer("real_sign")) + 0.1 * sign
             self.real_sign.fill_(running)  # type: ignore[operator]
-            step_p = 0.01 if running > float(hp["augment_target"]) else -0.01
-            self.augment_prob.fill_(min(0.85, max(0.0, p + step_p)))  # type: ignore[operator]
+            step_p = AUGMENT_STEP if running > float(hp["augment_target"]) else -AUGMENT_STEP
+            self.augment_prob.fill_(min(AUGMENT_MAX, max(0.0, p + step_p)))  # type: ignore[operator]
         self.log_dict(
             {
                 "loss_d": loss_d.detach(),

@@ -1,4 +1,4 @@
-"""How good are the GAN's faces? Two measures, both with a pedpain-trained encoder.
+"""How good are the GAN's faces? Three measures, with a pedpain-trained encoder.
 
 No Inception weights exist on this machine (and pedpain never downloads weights), so the
 "FID" here is a Frechet distance on the backbone features of a pedpain pain model trained
@@ -17,7 +17,8 @@ pairwise distance among generated faces of a level over the same among real face
 level, in two spaces (small colour thumbnails: appearance, who the child looks like; the
 encoder's features: what the pain model sees), averaged over the levels that have real
 faces. The headline ``diversity_ratio`` is the lower of the two; the target is
-:data:`DIVERSITY_TARGET`.
+:data:`DIVERSITY_TARGET`. Read it next to the Frechet distance: noise is diverse too, so
+a high ratio means "not collapsed", not "good faces".
 """
 
 from __future__ import annotations
