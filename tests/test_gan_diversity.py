@@ -63,3 +63,16 @@ def test_within_level_diversity_ratio() -> None:
     assert mean_pairwise_distance(np.array([[0.0, 0.0], [3.0, 4.0]])) == 5.0
     faces = rng.integers(0, 255, (2, 64, 64, 3), dtype=np.uint8)
     assert thumbnails(faces).shape == (2, 16 * 16 * 3)
+
+
+def test_augment_setting_accepts_yaml_off() -> None:
+    import pytest
+    from pydantic import ValidationError
+
+    from pedpain.training.gan import GanTrainConfig
+
+    assert GanTrainConfig().augment == "adaptive" and GanTrainConfig().mode_seeking == 1.0
+    assert GanTrainConfig(augment=False).augment == "none"  # YAML: augment: off
+    assert GanTrainConfig(augment="off").augment == "none"
+    with pytest.raises(ValidationError):
+        GanTrainConfig(augment="sometimes")

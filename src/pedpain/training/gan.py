@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 import yaml
 from lightning.pytorch.loggers import CSVLogger
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from torch.utils.data import DataLoader, Dataset
 
 import pedpain
@@ -102,14 +102,21 @@ class GanTrainConfig(_Strict):
     #: Differentiable augmentation of every face the discriminator sees (real and fake):
     #: ``adaptive`` tunes its probability to keep the critic from overfitting (ADA's
     #: heuristic: E[sign D(real)] near ``augment_target``), ``fixed`` uses ``augment_p``,
-    #: ``off`` none.
-    augment: Literal["off", "fixed", "adaptive"] = "adaptive"
+    #: ``none`` (or YAML's ``off``/``false``) none.
+    augment: Literal["none", "fixed", "adaptive"] = "adaptive"
     augment_p: float = Field(default=0.0, ge=0, le=1)
     augment_target: float = Field(default=0.6, gt=0, lt=1)
     #: Weight of the mode-seeking term (two noises at one level must give different
     #: faces); 0 turns it off.
     mode_seeking: float = Field(default=1.0, ge=0)
     seed: int = 0
+
+    @field_validator("augment", mode="before")
+    @classmethod
+    def _no_augment(cls, value: Any) -> Any:
+        # YAML reads a bare `off` as false.
+        return "none" if value is False or value == "off" else value
+
     num_workers: int = Field(default=0, ge=0)
 
 
@@ -250,7 +257,7 @@ class GanModule(L.LightningModule):
         ema_decay: float = 0.999,
         flip: bool = True,
         seed: int = 0,
-        augment: str = "off",
+        augment: str = "none",
         augment_p: float = 0.0,
         augment_target: float = 0.6,
         mode_seeking: float = 0.0,
@@ -266,7 +273,7 @@ class GanModule(L.LightningModule):
         self.register_buffer("iteration", torch.zeros((), dtype=torch.long))
         # The augmentation probability (adapted during training) and the running sign of
         # D(real) that drives it; buffers, so a resumed run continues where it stopped.
-        start_p = float(augment_p) if augment != "off" else 0.0
+        start_p = float(augment_p) if augment != "none" else 0.0
         self.register_buffer("augment_prob", torch.tensor(start_p, dtype=torch.float64))
         self.register_buffer("real_sign", torch.zeros((), dtype=torch.float64))
 
