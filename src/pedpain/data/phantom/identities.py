@@ -466,6 +466,9 @@ def _texture_maps(mesh: np.ndarray, age_months: int, adult: bool) -> dict[str, n
     fold = draw(folds, 2 + 2 * young, 1.3 * soft)
     maps["dark_au10"] = (0.5 + 0.25 * young) * fold
     maps["dark_au12"] = (0.35 + 0.15 * young) * fold
+    # The box holding every cue (rendering touches only it): y0, y1, x0, x1.
+    ys, xs = np.nonzero(np.max(np.stack(list(maps.values())), axis=0) > 1e-3)
+    maps["roi"] = np.array([ys.min(), ys.max() + 1, xs.min(), xs.max() + 1], np.int64)
     return maps
 
 

@@ -269,7 +269,8 @@ def render_head(
 
 def _skin_cues(tex: np.ndarray, maps: dict[str, np.ndarray], actions: ActionUnits) -> np.ndarray:
     """Darken furrows and folds, lighten bulges, each by its action's intensity. The
-    power below 1 makes a cue visible from a weak action and deepen as it grows."""
+    power below 1 makes a cue visible from a weak action and deepen as it grows. Only
+    the box holding the cues (``maps["roi"]``) is touched."""
     orbit = max(actions.au6, actions.au7) / 5
     weights = {
         "dark_au4": actions.au4 / 5,
@@ -280,28 +281,32 @@ def _skin_cues(tex: np.ndarray, maps: dict[str, np.ndarray], actions: ActionUnit
         "dark_au10": max(actions.au10, 0.6 * actions.au9) / 5,
         "dark_au12": actions.au12 / 5,
     }
+    y0, y1, x0, x1 = (int(v) for v in maps["roi"])
     dark: np.ndarray | None = None
     light: np.ndarray | None = None
     for name, w in weights.items():
         if w <= 0.02 or name not in maps:
             continue
-        layer = maps[name] * float(min(w, 1.0) ** 0.75)
+        layer = maps[name][y0:y1, x0:x1]
+        gain = float(min(w, 1.0) ** 0.75)
         if name.startswith("dark"):
-            dark = layer if dark is None else dark + layer
+            dark = layer * gain if dark is None else cv2.scaleAdd(layer, gain, dark)
         else:
-            light = layer if light is None else light + layer
+            light = layer * gain if light is None else cv2.scaleAdd(layer, gain, light)
+    if dark is None and light is None:
+        return tex
+    out = tex.copy()
+    sub = out[y0:y1, x0:x1]
+    zero = np.zeros(sub.shape[:2], np.uint8)
     if dark is not None:
-        d = (np.clip(dark, 0, 1) * 255).astype(np.uint8)
-        tex = cv2.subtract(
-            tex, cv2.multiply(tex, cv2.merge([d, d, d, np.zeros_like(d)]), scale=1 / 255)
-        )
+        d = (np.minimum(dark, 1.0) * 255).astype(np.uint8)
+        sub = cv2.subtract(sub, cv2.multiply(sub, cv2.merge([d, d, d, zero]), scale=1 / 255))
     if light is not None:
-        g = (np.clip(light, 0, 1) * 255).astype(np.uint8)
-        room = cv2.subtract(np.full_like(tex, 255), tex)
-        tex = cv2.add(
-            tex, cv2.multiply(room, cv2.merge([g, g, g, np.zeros_like(g)]), scale=1 / 255)
-        )
-    return tex
+        g = (np.minimum(light, 1.0) * 255).astype(np.uint8)
+        room = cv2.subtract(np.full_like(sub, 255), sub)
+        sub = cv2.add(sub, cv2.multiply(room, cv2.merge([g, g, g, zero]), scale=1 / 255))
+    out[y0:y1, x0:x1] = sub
+    return out
 
 
 def _draw_props(out: np.ndarray, mesh: np.ndarray, look: Look) -> None:
