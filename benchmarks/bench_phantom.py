@@ -8,6 +8,11 @@ Targets (issue 3): a 40-subject cohort without videos in under a minute (small p
 and with videos in a few minutes. Exits non-zero when the photo-only ratio exceeds
 --max-ratio.
 
+Issue 20 (confounders, gated pain actions, detailed skin cues) must not make generation
+slower: the same cohort is also generated with ``confounders=False`` (the earlier
+phantom's path, kept selectable) in the same run, and the ratio new/old is printed;
+above --max-slowdown (default 1.15, room for timing noise on a shared CPU) exits 1.
+
     .venv/bin/python benchmarks/bench_phantom.py                 # 40 subjects, quick set
     .venv/bin/python benchmarks/bench_phantom.py --videos --large
 """
@@ -58,6 +63,16 @@ def main() -> int:
         help="fail above this ratio (default 50 for small photos, where encoding is cheap "
         "and rendering dominates; 5 for 21 MP photos, where encoding dominates)",
     )
+    parser.add_argument(
+        "--max-slowdown",
+        type=float,
+        default=1.15,
+        help="fail when generating with confounders takes more than this times the "
+        "earlier phantom's path (confounders off), measured in the same run",
+    )
+    parser.add_argument(
+        "--skip-old", action="store_true", help="do not time the confounders-off path"
+    )
     args = parser.parse_args()
 
     source_faces()  # MediaPipe start-up is paid once, not per cohort
@@ -65,6 +80,12 @@ def main() -> int:
     params = CohortParams(subjects=args.subjects, seed=1, videos=args.videos, photo_size=size_name)
     work = Path(tempfile.mkdtemp(prefix="bench-phantom-"))
     try:
+        old_seconds = None
+        if not args.skip_old:
+            old_params = CohortParams(**{**params.__dict__, "confounders": False})
+            start = time.perf_counter()
+            generate_cohort(work / "old", old_params, workers=args.workers)
+            old_seconds = time.perf_counter() - start
         start = time.perf_counter()
         generate_cohort(work / "cohort", params, workers=args.workers)
         seconds = time.perf_counter() - start
@@ -86,7 +107,16 @@ def main() -> int:
     if not args.videos and not args.large:
         verdict = "met" if seconds < 60 else "MISSED"
         print(f"  target: {args.subjects} subjects without videos in under 60 s: {verdict}")
-    return 0 if ratio <= args.max_ratio else 1
+    slow_ok = True
+    if old_seconds is not None:
+        slowdown = seconds / old_seconds
+        slow_ok = slowdown <= args.max_slowdown
+        print(f"  earlier phantom (confounders off, same run): {old_seconds:.1f} s")
+        print(
+            f"  ratio with/without confounders: {slowdown:.2f} "
+            f"(target <= {args.max_slowdown:g}: {'met' if slow_ok else 'MISSED'})"
+        )
+    return 0 if ratio <= args.max_ratio and slow_ok else 1
 
 
 if __name__ == "__main__":

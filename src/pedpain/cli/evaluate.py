@@ -61,6 +61,13 @@ def evaluate(
         "--include-training-subjects",
         help="Also score subjects the model was trained on (optimistic; marked in the report).",
     ),
+    confounders: bool = typer.Option(
+        False,
+        "--confounders",
+        help="Also run the phantom confounder check (does the model rank pain within "
+        "smiling, yawning, talking, sleeping, frowning, pacifier and crying faces, and score "
+        "those expressions alone low?) and add its section to the report (about a minute).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print metrics.json on stdout."),
 ) -> None:
     """Evaluate a model on a dataset (--model --data --out), or a table of scores
@@ -99,6 +106,7 @@ def evaluate(
         labels=labels,
         threshold=threshold,
         include_training_subjects=include_training_subjects,
+        confounders=confounders,
     )
     if as_json:
         print_json(result.document)

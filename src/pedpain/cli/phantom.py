@@ -54,6 +54,12 @@ def oapc(
         10.0, "--video-seconds", help="Length of each clip (25 fps, 640x480)."
     ),
     workers: int = typer.Option(1, "--workers", help="Processes generating subjects in parallel."),
+    no_confounders: bool = typer.Option(
+        False,
+        "--no-confounders",
+        help="The earlier phantom: no smiling/yawning/talking/sleeping/frowning/pacifier/"
+        "crying-without-pain faces, every pain action from one latent, plain skin shading.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON summary on stdout."),
 ) -> None:
     """Write a synthetic OAPC-FEI cohort in pedpain's import layout.
@@ -62,14 +68,15 @@ def oapc(
     point (pain, relieved, unrelieved, no_pain; controls: no_pain), 3 raters' scores on the
     scale fitting its age, a self-report from 6 years, the bedside nurse's BPS score and
     the true latent pain. About one child in five breaks an inclusion or exclusion rule.
-    truth/ holds per-photo and per-frame ground truth. A killed run resumes where it
-    stopped when rerun with the same options (its half-written files are swept, the
-    result is byte-identical); --workers processes die with the command.
+    About half the photos and clips also show an expression that is not pain (smiling,
+    laughing, yawning, talking, sleeping, a concentration frown, pacifier sucking, crying
+    without pain), drawn independently of pain; truth/ holds per-photo and per-frame
+    ground truth (action units, confounder, pain_pspi). A killed run resumes where it
+    stopped when rerun with the same options. Its half-written files are swept, the
+    result is byte-identical; --workers processes die with the command.
 
-    Exit codes: 0 written; 2 bad usage (a non-empty OUT made otherwise); 130 stopped by
-    Ctrl-C (rerun to finish).
-
-    Exit codes: 0 written; 1 bug; 2 bad usage (sizes, seed, folder).
+    Exit codes: 0 written; 1 bug; 2 bad usage (sizes, seed, folder; a non-empty OUT made
+    otherwise); 130 stopped by Ctrl-C (rerun to finish).
 
     \b
     Examples:
@@ -86,6 +93,7 @@ def oapc(
         videos=not no_videos,
         photo_size=photo_size,
         video_seconds=video_seconds,
+        confounders=not no_confounders,
     )
     start = time.perf_counter()
     summary = generate_cohort(out, params, workers=workers, progress=_progress("phantom oapc"))
@@ -119,13 +127,22 @@ def unbc(
         "plain", "--aam-style", help="AAM landmark numbers: plain 'x y' or matlab ('   %.7e')."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON summary on stdout."),
+    no_confounders: bool = typer.Option(
+        False,
+        "--no-confounders",
+        help="The earlier phantom: no smiling/yawning/talking/sleeping/frowning/pacifier/"
+        "crying-without-pain faces, every pain action from one latent, plain skin shading.",
+    ),
 ) -> None:
     """Write a synthetic tree in the UNBC-McMaster Shoulder Pain Archive's licensee layout.
 
     Real subject and sequence names, MATLAB-ascii labels, empty FACS files for frames with
     no action unit, PSPI = AU4 + max(AU6,AU7) + max(AU9,AU10) + AU43, 66 AAM points, VAS,
     OPR, AFF and SEN per sequence, and the black frames tv095t2aeunaff001-007 (subject
-    095-tv095 is generated first). Not the archive, and not derived from it.
+    095-tv095 is generated first). About a third of the sequences also show a confounder
+    (smiling, yawning, talking, ...; its AU6/AU12 are coded in FACS and count in PSPI as a
+    coder would count them); phantom_truth.csv names it and gives pain_pspi, the PSPI of
+    the pain expression alone. Not the archive, and not derived from it.
 
     Exit codes: 0 written; 1 bug; 2 bad usage (sizes, seed, folder).
 
@@ -142,6 +159,7 @@ def unbc(
         seed=seed,
         layout=layout,
         aam_style=aam_style,
+        confounders=not no_confounders,
     )
     start = time.perf_counter()
     summary = generate_unbc(out, params, progress=_progress("phantom unbc"))

@@ -93,6 +93,7 @@ def evaluate_predictions(
     seed: int = 0,
     min_subgroup_subjects: int = MIN_SUBJECTS,
     source: str | None = None,
+    confounders: Mapping[str, Any] | None = None,
 ) -> EvaluationResult:
     """Evaluate a predictions table and, if ``out_dir`` is given, write the report there.
 
@@ -133,6 +134,8 @@ def evaluate_predictions(
     doc["native_scale"] = _native(headline, scale_max, scale_name)
     doc["protocol"] = _protocol(rows, protocol, source, threshold_source, doc, scale_max)
     doc["model_card"] = dict(model_card) if model_card is not None else None
+    # The phantom confounder check of the model (pedpain.evaluation.confounders), if run.
+    doc["confounders"] = dict(confounders) if confounders is not None else None
     doc["n_input_rows"] = table.n_input_rows
     doc["n_dropped"] = table.n_dropped
     doc["warnings"] = notes.items
@@ -146,6 +149,10 @@ def evaluate_predictions(
     if doc["folds"]:
         tables["folds"] = pd.DataFrame(doc["folds"]["per_fold"])
     tables["calibration"] = pd.DataFrame(doc["calibration"]["bins"])
+    if confounders is not None:
+        tables["confounders"] = pd.DataFrame(
+            [{"confounder": k, **v} for k, v in confounders["per_confounder"].items()]
+        )
     result = EvaluationResult(document=doc, tables=tables, n_dropped=table.n_dropped)
     if out_dir is not None:
         _write(result, rows, Path(out_dir))

@@ -28,8 +28,12 @@ def evaluate_model(
     threshold: float | None = None,
     include_training_subjects: bool = False,
     batch_size: int = 64,
+    confounders: bool = False,
     **options: Any,
 ) -> EvaluationResult:
+    """Score ``data`` with ``model`` and write the evaluation. ``confounders`` also runs
+    the phantom confounder check (:mod:`pedpain.evaluation.confounders`) on the model and
+    adds its section to the report."""
     loaded = load_model_folder(model)
     data_path = Path(data)
     is_unbc = (data_path / "Images").is_dir() or (data_path / "Images" / "Images").is_dir()
@@ -88,9 +92,18 @@ def evaluate_model(
             "split",
         )
     }
+    check = None
+    if confounders:
+        from pedpain.evaluation.confounders import confounder_check, model_scorer
+
+        # The model's own pain threshold, on 0-10 (the transfer model: 3/10).
+        cut = float(loaded.meta.get("pain_threshold", 3.0)) * 10.0 / float(scale_max)
+        check = confounder_check(model_scorer(loaded, batch_size), threshold=cut)
+        check["model"] = loaded.meta.get("name")
     return evaluate_predictions(
         predictions,
         out,
+        confounders=check,
         threshold=threshold,
         scale_max=scale_max,
         protocol=protocol,

@@ -143,6 +143,7 @@ def render_report(
         "clip/session; the subject level averages each child's rows, one row per child.</p>",
         _frame_table(tables.get("metrics_by_level")),
         _subgroups(doc),
+        _confounders(doc),
         _folds(doc),
         _calibration(doc),
         _model_card(doc.get("model_card")),
@@ -366,6 +367,56 @@ def _subgroups(doc: Mapping[str, Any]) -> str:
     return (
         "<h2>Subgroups</h2><p>Age bands follow Table 1 of the protocol. Subgroups with too few "
         "children are not estimated; small subgroups are exploratory.</p>" + _frame_table(frame)
+    )
+
+
+def _confounders(doc: Mapping[str, Any]) -> str:
+    check = doc.get("confounders")
+    if not check:
+        return ""
+    names = {
+        "none": "no confounder",
+        "smile": "smiling (AU6+AU12)",
+        "laugh": "laughing",
+        "yawn": "yawning",
+        "talk": "talking",
+        "sleep": "sleeping (AU43 alone)",
+        "frown": "concentration frown (AU4 alone)",
+        "pacifier": "sucking a pacifier",
+        "cry_no_pain": "crying without pain",
+    }
+    rows = [
+        {
+            "expression": names.get(k, k),
+            "faces": e["n_faces"],
+            "children": e["n_children"],
+            "AUC pain vs none": e["auc"],
+            "AUC 95% CI": _ci(e["auc_ci95"]).strip(" []") or "",
+            "same child, pain above": _pct(e["paired_win_rate"]),
+            "Spearman vs PSPI": e["spearman"],
+            "mean score, pain-free": e["no_pain_mean_score"],
+            "mean score, pain": e["pain_mean_score"],
+            "false alarms": _pct(e["false_alarm_rate"]),
+            "passed": "yes" if e["passed"] else "NO",
+        }
+        for k, e in check["per_confounder"].items()
+    ]
+    probe = check.get("probe", {})
+    verdict = (
+        "The model passed for every expression."
+        if check["passed"]
+        else "The model did NOT pass for: " + ", ".join(names.get(k, k) for k in check["failed"])
+    )
+    return (
+        "<h2>Confounders</h2><p>Does the model score pain, or cues that pain shares with "
+        "other expressions? Held-out phantom children (not in any training set; "
+        f"{_e(probe.get('faces'))} faces of {_e(probe.get('children'))} children aged "
+        "4 months to 13 years) show each expression their age allows, alone and with pain "
+        "of rising strength. Truth: the PSPI of the pain expression alone. Scores on 0-10; "
+        f"threshold {_f(check['threshold'], 2)}; the pain-free neutral face scores "
+        f"{_f(check.get('rest_mean_score'), 2)} on average. Rule: {_e(check.get('rule'))}. "
+        f"<strong>{_e(verdict)}</strong> Synthetic faces: this checks what the model learned, "
+        "not clinical validity.</p>" + _frame_table(pd.DataFrame(rows))
     )
 
 

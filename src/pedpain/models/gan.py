@@ -9,6 +9,14 @@
   judge "is this a real face *of this level*", not only "is this a real face".
 - ``ema_update``: the exponential moving average of the generator's weights, which makes
   far smoother samples than the raw generator on small data.
+- ``augment_for_critic``: differentiable augmentation of every image the discriminator
+  sees, real and generated alike (DiffAugment, Zhao et al. 2020; with the adaptive
+  probability of ADA, Karras et al. 2020): on a few hundred faces the critic otherwise
+  memorises the training faces and the generator collapses to one face per level.
+- ``mode_seeking_ratio``: how much two noise vectors' faces differ per unit of noise
+  distance at the same level (after Mao et al. 2019); the generator is penalised when it
+  falls below a floor (a hinge, see ``pedpain.training.gan``), so the noise, not only the
+  level, decides the face.
 
 A trained GAN is a folder (``pedpain.models.gan_bundle``), like the pain models.
 """
@@ -136,6 +144,59 @@ class Discriminator(nn.Module):
         h = self.features(x)
         projection = (self.embed(level) * h).sum(dim=1)
         return self.score(h).squeeze(1) + projection
+
+
+def augment_for_critic(
+    x: torch.Tensor, p: float, gen: torch.Generator, translate: float = 0.125
+) -> torch.Tensor:
+    """Each image, with probability ``p`` per transform: brightness, saturation and
+    contrast jitter, an integer translation of up to ``translate`` of the side (zero
+    padding), and a cutout of a quarter of the side. Differentiable in ``x``; the random
+    draws come from ``gen`` (CPU), so a run is reproducible and resumes exactly."""
+    if p <= 0:
+        return x
+    n, _, h, w = x.shape
+    dev = x.device
+
+    def draw(*shape: int) -> torch.Tensor:
+        return torch.rand(*shape, generator=gen).to(dev)
+
+    def on() -> torch.Tensor:
+        return (draw(n, 1, 1, 1) < p).to(x.dtype)
+
+    x = x + on() * (draw(n, 1, 1, 1) - 0.5) * 0.5  # brightness
+    mean = x.mean(dim=1, keepdim=True)
+    x = mean + (x - mean) * (1 + on() * (draw(n, 1, 1, 1) * 2 - 1) * 0.5)  # saturation
+    mean = x.mean(dim=(1, 2, 3), keepdim=True)
+    x = mean + (x - mean) * (1 + on() * (draw(n, 1, 1, 1) - 0.5) * 0.6)  # contrast
+    # Translation: gather from a shifted grid, zeros outside.
+    shift = (draw(n, 2) * 2 - 1) * translate
+    moved = (draw(n) < p).to(x.dtype)
+    dy = torch.round(shift[:, 0] * h * moved).long()
+    dx = torch.round(shift[:, 1] * w * moved).long()
+    yy = torch.arange(h, device=dev).view(1, h, 1) - dy.view(n, 1, 1)
+    xx = torch.arange(w, device=dev).view(1, 1, w) - dx.view(n, 1, 1)
+    inside = ((yy >= 0) & (yy < h) & (xx >= 0) & (xx < w)).unsqueeze(1).to(x.dtype)
+    index = (yy.clamp(0, h - 1) * w + xx.clamp(0, w - 1)).view(n, 1, h * w).expand(-1, 3, -1)
+    x = torch.gather(x.reshape(n, 3, h * w), 2, index).view(n, 3, h, w) * inside
+    # Cutout: a square of side/4 set to zero, where drawn.
+    cut = (draw(n) < p).view(n, 1, 1, 1)
+    size = max(1, h // 4)
+    cy = (draw(n) * h).long().view(n, 1, 1)
+    cx = (draw(n) * w).long().view(n, 1, 1)
+    ys = torch.arange(h, device=dev).view(1, h, 1)
+    xs = torch.arange(w, device=dev).view(1, 1, w)
+    hole = ((ys - cy).abs() <= size // 2) & ((xs - cx).abs() <= size // 2)
+    return torch.where(cut & hole.unsqueeze(1), torch.zeros_like(x), x)
+
+
+def mode_seeking_ratio(
+    a: torch.Tensor, b: torch.Tensor, za: torch.Tensor, zb: torch.Tensor
+) -> torch.Tensor:
+    """Mean |G(za) - G(zb)| / |za - zb| over a batch (both at the same levels)."""
+    image = (a - b).abs().mean(dim=(1, 2, 3))
+    noise = (za - zb).abs().mean(dim=1)
+    return (image / (noise + 1e-8)).mean()
 
 
 @torch.no_grad()

@@ -85,6 +85,13 @@ def epilogue(done: dict[str, dict[str, Any]]) -> list[str]:
             f"Evaluation on {ev['n_subjects']} held-out children ({ev['n']} faces): AUC "
             f"{_fmt(ev['auc'])} (nurses' BPS {_fmt(ev['comparator_auc'])}), MAE {_fmt(ev['mae'])}"
         )
+        if ev.get("confounder_auc"):
+            failed = ev.get("confounders_failed") or []
+            lines.append(
+                "Confounder check (pain vs none within each expression, AUC): "
+                + ", ".join(f"{k} {_fmt(v)}" for k, v in ev["confounder_auc"].items())
+                + (f"; failed: {', '.join(failed)}" if failed else "; all passed")
+            )
     examples_stage = done.get("10-assess")
     if examples_stage:
         for r in json.loads(Path(examples_stage["file"]).read_text(encoding="utf-8")):
@@ -102,6 +109,11 @@ def epilogue(done: dict[str, dict[str, Any]]) -> list[str]:
     gan = done.get("07-gan")
     if gan:
         lines.append(f"GAN samples per pain level ({gan['iterations']} updates): {gan['samples']}")
+        if gan.get("diversity_ratio") is not None:
+            lines.append(
+                f"  within-level diversity {gan['diversity_ratio']:.0%} of the real faces' "
+                "(target 85%)"
+            )
     if ev:
         lines.append(f"Report: {ev['report']}  (open it in a browser)")
     web = done.get("11-webapp")

@@ -217,7 +217,11 @@ def _gan(sizes: StudySizes):  # type: ignore[no-untyped-def]
             "gan": str(folder / "gan"),
             "samples": str(folder / "gan" / "samples.png"),
             "iterations": sizes.gan_iterations,
-            **{k: metrics.get(k) for k in ("frechet_distance", "conditioning_mad")},
+            # The quality measures sit under "quality" in the GAN's metrics.json.
+            **{
+                k: (metrics.get("quality") or {}).get(k)
+                for k in ("frechet_distance", "conditioning_mad", "diversity_ratio")
+            },
         }
 
     return run
@@ -371,9 +375,14 @@ def _evaluate(folder: Path, done: dict[str, Any]) -> dict[str, Any]:
 
     pre = done["04-preprocess"]
     result = evaluate_model(
-        done["06-transfer"]["model"], pre["faces"], folder / "report", labels=pre["labels"]
+        done["06-transfer"]["model"],
+        pre["faces"],
+        folder / "report",
+        labels=pre["labels"],
+        confounders=True,
     )
     d = result.document
+    check = d.get("confounders") or {}
     return {
         "report": str(result.files["report"]),
         "metrics": str(result.files["metrics"]),
@@ -383,6 +392,9 @@ def _evaluate(folder: Path, done: dict[str, Any]) -> dict[str, Any]:
         "mae": d["mae"],
         "comparator_auc": (d["comparator"] or {}).get("auc"),
         "warnings": d["warnings"][:5],
+        "confounders_passed": check.get("passed"),
+        "confounders_failed": check.get("failed"),
+        "confounder_auc": {k: v["auc"] for k, v in (check.get("per_confounder") or {}).items()},
         "disclaimer": DISCLAIMER,
     }
 

@@ -28,7 +28,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from torch.utils.data import DataLoader, Dataset
 
 import pedpain
@@ -40,9 +40,11 @@ from pedpain.models.gan import (
     Discriminator,
     GanSpec,
     Generator,
+    augment_for_critic,
     ema_update,
     from_uint8,
     generate,
+    mode_seeking_ratio,
 )
 from pedpain.models.gan_bundle import load_gan_folder, save_gan_folder
 from pedpain.training.config import (
@@ -58,6 +60,16 @@ from pedpain.training.synthetic import real_only
 from pedpain.training.trainer import make_trainer, run_fit
 
 log = get_logger(__name__)
+
+#: Adaptive augmentation: change of the probability per generator update (0 -> 0.5 in 250
+#: updates; ADA's 500k images are far beyond a CPU run) and its ceiling (strong
+#: augmentation early in a short run keeps the generator from forming faces at all).
+AUGMENT_STEP = 0.002
+AUGMENT_MAX = 0.6
+#: Mode seeking: mean |G(z1) - G(z2)| / |z1 - z2| below this is penalised (images in
+#: [-1, 1]; two faces of the demo phantom differ by 0.38 mean absolute, unit-noise pairs by
+#: 1.13, so diverse real-like pairs sit near 0.34).
+MODE_SEEKING_FLOOR = 0.15
 
 
 class _Strict(BaseModel):
@@ -87,7 +99,24 @@ class GanTrainConfig(_Strict):
     ema_decay: float = Field(default=0.999, ge=0, lt=1)
     #: Random horizontal flips of real faces (faces are near-symmetric; doubles the data).
     flip: bool = True
+    #: Differentiable augmentation of every face the discriminator sees (real and fake):
+    #: ``adaptive`` tunes its probability to keep the critic from overfitting (ADA's
+    #: heuristic: E[sign D(real)] near ``augment_target``), ``fixed`` uses ``augment_p``,
+    #: ``none`` (or YAML's ``off``/``false``) none.
+    augment: Literal["none", "fixed", "adaptive"] = "adaptive"
+    augment_p: float = Field(default=0.0, ge=0, le=1)
+    augment_target: float = Field(default=0.6, gt=0, lt=1)
+    #: Weight of the mode-seeking term (two noises at one level must give different
+    #: faces); 0 turns it off.
+    mode_seeking: float = Field(default=1.0, ge=0)
     seed: int = 0
+
+    @field_validator("augment", mode="before")
+    @classmethod
+    def _no_augment(cls, value: Any) -> Any:
+        # YAML reads a bare `off` as false.
+        return "none" if value is False or value == "off" else value
+
     num_workers: int = Field(default=0, ge=0)
 
 
@@ -235,6 +264,10 @@ class GanModule(L.LightningModule):
         ema_decay: float = 0.999,
         flip: bool = True,
         seed: int = 0,
+        augment: str = "none",
+        augment_p: float = 0.0,
+        augment_target: float = 0.6,
+        mode_seeking: float = 0.0,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -245,6 +278,11 @@ class GanModule(L.LightningModule):
         self.generator_ema = copy.deepcopy(self.generator).requires_grad_(False)
         # Counts generator updates; in the checkpoint, so noise and EMA resume exactly.
         self.register_buffer("iteration", torch.zeros((), dtype=torch.long))
+        # The augmentation probability (adapted during training) and the running sign of
+        # D(real) that drives it; buffers, so a resumed run continues where it stopped.
+        start_p = float(augment_p) if augment != "none" else 0.0
+        self.register_buffer("augment_prob", torch.tensor(start_p, dtype=torch.float64))
+        self.register_buffer("real_sign", torch.zeros((), dtype=torch.float64))
 
     @property
     def iterations_done(self) -> int:
@@ -268,14 +306,20 @@ class GanModule(L.LightningModule):
             flip = (torch.rand(n, generator=gen) < 0.5).to(self.device).view(n, 1, 1, 1)
             real = torch.where(flip, real.flip(-1), real)
 
-        # Discriminator: hinge loss, real faces of a level against fakes of that level.
+        # Discriminator: hinge loss, real faces of a level against fakes of that level,
+        # both through the same random augmentation.
+        p = float(self.get_buffer("augment_prob"))
+
+        def critic(x: torch.Tensor) -> torch.Tensor:
+            return self.discriminator(augment_for_critic(x, p, gen), level)
+
         self.discriminator.requires_grad_(True)
         with torch.no_grad():
             fake = self.generator(self._noise(n, gen), level)
         r1 = float(hp["r1_gamma"]) > 0
         real = real.detach().requires_grad_(r1)
-        d_real = self.discriminator(real, level)
-        d_fake = self.discriminator(fake, level)
+        d_real = critic(real)
+        d_fake = critic(fake)
         loss_d = F.relu(1.0 - d_real).mean() + F.relu(1.0 + d_fake).mean()
         penalty = torch.zeros((), device=self.device)
         if r1:
@@ -286,10 +330,27 @@ class GanModule(L.LightningModule):
         self.manual_backward(loss_d)
         opt_d.step()
 
-        # Generator: fool the (frozen) discriminator.
+        # Generator: fool the (frozen) discriminator. With mode seeking, the second half of
+        # the batch repeats the first half's levels with fresh noise, and the generator is
+        # rewarded when the two faces of a pair differ (no extra forward passes).
         self.discriminator.requires_grad_(False)
-        fake = self.generator(self._noise(n, gen), level)
-        loss_g = -self.discriminator(fake, level).mean()
+        z = self._noise(n, gen)
+        weight = float(hp["mode_seeking"])
+        half = n // 2
+        g_level = level
+        if weight > 0 and half >= 1:
+            g_level = torch.cat([level[:half], level[:half], level[2 * half :]])
+        fake = self.generator(z, g_level)
+        loss_g = -self.discriminator(augment_for_critic(fake, p, gen), g_level).mean()
+        seeking = torch.zeros((), device=self.device)
+        if weight > 0 and half >= 1:
+            seeking = mode_seeking_ratio(
+                fake[:half], fake[half : 2 * half], z[:half], z[half : 2 * half]
+            )
+            # A hinge, not MSGAN's 1/ratio: bounded, and silent once pairs differ about as
+            # much as two children do (1/ratio swamped the adversarial loss on a CPU-short
+            # run and taught the generator noise).
+            loss_g = loss_g + weight * F.relu(MODE_SEEKING_FLOOR - seeking)
         opt_g.zero_grad(set_to_none=True)
         self.manual_backward(loss_g)
         opt_g.step()
@@ -299,6 +360,14 @@ class GanModule(L.LightningModule):
         decay = min(float(hp["ema_decay"]), (1.0 + step) / (10.0 + step))
         ema_update(self.generator_ema, self.generator, decay)
         self.iteration.add_(1)  # type: ignore[operator]
+        if hp["augment"] == "adaptive":
+            # ADA's overfitting heuristic: the critic is too sure of the real faces when
+            # E[sign D(real)] exceeds the target; then augment more, else less.
+            sign = float(torch.sign(d_real.detach()).mean())
+            running = 0.9 * float(self.get_buffer("real_sign")) + 0.1 * sign
+            self.real_sign.fill_(running)  # type: ignore[operator]
+            step_p = AUGMENT_STEP if running > float(hp["augment_target"]) else -AUGMENT_STEP
+            self.augment_prob.fill_(min(AUGMENT_MAX, max(0.0, p + step_p)))  # type: ignore[operator]
         self.log_dict(
             {
                 "loss_d": loss_d.detach(),
@@ -306,6 +375,8 @@ class GanModule(L.LightningModule):
                 "d_real": d_real.detach().mean(),
                 "d_fake": d_fake.detach().mean(),
                 "r1": penalty.detach(),
+                "augment_p": torch.tensor(p),
+                "mode_seeking": seeking.detach(),
             },
             prog_bar=True,
             batch_size=n,
@@ -381,6 +452,10 @@ def run_gan(
         ema_decay=t.ema_decay,
         flip=t.flip,
         seed=t.seed,
+        augment=t.augment,
+        augment_p=t.augment_p,
+        augment_target=t.augment_target,
+        mode_seeking=t.mode_seeking,
     )
     data = GanDataModule(faces, levels, t.batch_size, t.seed, t.num_workers)
     per_epoch = max(1, len(faces) // min(t.batch_size, len(faces)))
@@ -456,7 +531,7 @@ def _last_losses(logs: Path) -> dict[str, Any]:
         return {}
     frame = pd.concat([pd.read_csv(f) for f in files], ignore_index=True)
     out: dict[str, Any] = {}
-    for key in ("loss_d", "loss_g", "d_real", "d_fake", "r1"):
+    for key in ("loss_d", "loss_g", "d_real", "d_fake", "r1", "augment_p", "mode_seeking"):
         if key in frame:
             values = frame[key].dropna().to_numpy(dtype=float)
             if len(values):
@@ -505,8 +580,10 @@ def gan_card(config: GanConfig, meta: dict[str, Any], metrics: dict[str, Any]) -
         "enter a validation or test set (pedpain refuses them there).",
         f"- Conditional DCGAN, {config.gan.size} px, conditioned on the integer "
         f"{config.data.target} level 0-{config.target_max:g}; spectral norm in the "
-        f"discriminator{', R1 penalty' if config.train.r1_gamma > 0 else ''}; sampling "
-        "uses the exponential moving average of the generator.",
+        f"discriminator{', R1 penalty' if config.train.r1_gamma > 0 else ''}; "
+        f"discriminator augmentation {config.train.augment}; mode-seeking weight "
+        f"{config.train.mode_seeking:g}; sampling uses the exponential moving average of "
+        "the generator.",
         "",
         "## Data",
         f"- {meta.get('data') or 'unspecified'}; data hash `{meta['data_hash'][:16]}`.",
@@ -536,6 +613,13 @@ def gan_card(config: GanConfig, meta: dict[str, Any], metrics: dict[str, Any]) -
             f"(correlation {quality['conditioning_r']}); on real faces it is "
             f"{quality['real_mad']:.3f}."
         )
+        if quality.get("diversity_ratio") is not None:
+            lines.append(
+                f"- Diversity within a level: generated faces differ from each other "
+                f"{quality['diversity_ratio']:.0%} as much as real faces of the same level "
+                f"(target {quality['diversity_target']:.0%}: "
+                f"{'met' if quality['diversity_met'] else 'NOT met'})."
+            )
     else:
         lines.append("- No quality measures (quality.encoder was not set).")
     lines += [

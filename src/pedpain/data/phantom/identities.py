@@ -79,6 +79,9 @@ class Identity:
     expressiveness: float  # how strongly this face shows pain (0.7-1.3)
     params: dict[str, float] = field(default_factory=dict)
     wrinkles: dict[str, np.ndarray] = field(default_factory=dict)  # AU -> darkening map
+    #: The richer skin cues of the confounder-aware phantom (see :func:`_texture_maps`):
+    #: ``dark_<AU>`` darkens (furrows, folds), ``light_<AU>`` lightens (bulges).
+    textures: dict[str, np.ndarray] = field(default_factory=dict)
     bases: dict[str, np.ndarray] = field(default_factory=dict)  # AU -> (478, 2) at full
     _warp: DisplacementWarp | None = None
 
@@ -390,6 +393,85 @@ def _wrinkle_maps(mesh: np.ndarray) -> dict[str, np.ndarray]:
     return maps
 
 
+def _texture_maps(mesh: np.ndarray, age_months: int, adult: bool) -> dict[str, np.ndarray]:
+    """Skin cues of the facial actions, by age, at full intensity (rendering deepens them
+    with intensity): vertical furrows between the brows and the brow bulge above them
+    (AU4), the bulge under the eyes with the line below it and crow's feet (AU6/7), the
+    nose-bridge wrinkles (AU9), the nasolabial fold (AU9/10, and AU12's smile fold).
+
+    Infants' faces differ (the neonatal coding systems describe a brow *bulge* and a deep
+    nasolabial *furrow* on plump skin): wide soft furrows, strong bulges, little crow's
+    feet; older children and adults get thinner, sharper lines.
+    """
+    u = IOD
+    young = 1.0 if adult else float(np.clip(1.0 - age_months / 120.0, 0.0, 1.0))
+    soft = 1.0 + 1.2 * young  # blur grows for plump young skin
+    sharp = 1.0 - 0.45 * young  # line darkness of thin creases
+
+    def draw(
+        segments: list[tuple[np.ndarray, np.ndarray]], width: float, blur: float
+    ) -> np.ndarray:
+        m = np.zeros((CANVAS_H, CANVAS_W), np.float32)
+        for a, b in segments:
+            cv2.line(m, (int(a[0]), int(a[1])), (int(b[0]), int(b[1])), 1.0,
+                     max(1, round(width)), cv2.LINE_AA)  # fmt: skip
+        return cv2.GaussianBlur(m, (0, 0), blur)
+
+    def blob(centre: np.ndarray, axes: tuple[float, float], blur: float) -> np.ndarray:
+        m = np.zeros((CANVAS_H, CANVAS_W), np.float32)
+        cv2.ellipse(m, (int(centre[0]), int(centre[1])), (max(1, int(axes[0])),
+                    max(1, int(axes[1]))), 0, 0, 360, 1.0, -1, cv2.LINE_AA)  # fmt: skip
+        return cv2.GaussianBlur(m, (0, 0), blur)
+
+    maps: dict[str, np.ndarray] = {}
+    inner_a, inner_b = mesh[107, :2], mesh[336, :2]
+    mid = (inner_a + inner_b) / 2
+    furrows = [
+        (mid + _v(s * 0.07 * u, -0.08 * u), mid + _v(s * 0.05 * u, 0.2 * u)) for s in (-1, 1)
+    ]
+    if young < 0.5:  # a third, central furrow in older faces
+        furrows.append((mid + _v(0, -0.04 * u), mid + _v(0, 0.14 * u)))
+    maps["dark_au4"] = (0.55 * sharp + 0.2 * young) * draw(furrows, 2 + 2 * young, 0.9 * soft)
+    maps["light_au4"] = 0.25 * (0.5 + young) * blob(mid + _v(0, -0.05 * u), (0.2 * u, 0.1 * u), 4)
+    segs: list[tuple[np.ndarray, np.ndarray]] = []
+    for lower in (lm.EYE_A_LOWER, lm.EYE_B_LOWER):
+        pts = mesh[list(lower), :2] + _v(0, (0.3 + 0.04 * young) * u)
+        segs.extend((pts[i], pts[i + 1]) for i in range(1, len(pts) - 2))
+    crows = []
+    for corner, s in ((mesh[33, :2], -1), (mesh[263, :2], 1)):
+        for ang in (-0.4, 0.0, 0.4):
+            d = np.array([s * np.cos(ang), np.sin(ang)]) * 0.22 * u
+            start = corner + _v(s * 0.07 * u, 0)
+            crows.append((start, start + d))
+    maps["dark_au6"] = 0.3 * draw(segs, 2, 1.0 * soft) + 0.4 * sharp * (1 - young) * draw(
+        crows, 1.5, 0.8
+    )
+    bulge = np.zeros((CANVAS_H, CANVAS_W), np.float32)
+    for lower in (lm.EYE_A_LOWER, lm.EYE_B_LOWER):
+        c = mesh[list(lower), :2].mean(axis=0) + _v(0, 0.12 * u)
+        bulge += blob(c, (0.26 * u, 0.06 * u), 2.5)
+    maps["light_au6"] = (0.22 + 0.1 * young) * bulge
+    root, tip = mesh[lm.NOSE_ROOT, :2], mesh[lm.NOSE_TIP, :2]
+    segs = []
+    for t in (0.22, 0.32, 0.42, 0.52):
+        c = root + (tip - root) * t
+        segs.append((c + _v(-0.14 * u, 0.02 * u), c + _v(0.14 * u, -0.01 * u)))
+    maps["dark_au9"] = 0.5 * sharp * draw(segs, 2, 0.9 * soft)
+    folds = []
+    for wing, corner, s in ((mesh[98, :2], mesh[61, :2], -1), (mesh[327, :2], mesh[291, :2], 1)):
+        a = wing + _v(s * 0.07 * u, -0.03 * u)
+        b = corner + _v(s * 0.12 * u, 0.02 * u)
+        bend = (a + b) / 2 + _v(s * 0.05 * u, 0)
+        folds += [(a, bend), (bend, b)]
+    fold = draw(folds, 2 + 2 * young, 1.3 * soft)
+    maps["dark_au10"] = (0.5 + 0.25 * young) * fold
+    maps["dark_au12"] = (0.35 + 0.15 * young) * fold
+    # The box holding every cue (rendering touches only it): y0, y1, x0, x1.
+    ys, xs = np.nonzero(np.max(np.stack(list(maps.values())), axis=0) > 1e-3)
+    maps["roi"] = np.array([ys.min(), ys.max() + 1, xs.min(), xs.max() + 1], np.int64)
+    return maps
+
+
 # ----------------------------------------------------------------------------- identity
 
 
@@ -533,6 +615,7 @@ def make_identity(
         expressiveness=float(rng.uniform(0.75, 1.25)),
         params={**params, "morph": mix, "skin_tone": tone},
         wrinkles=_wrinkle_maps(shape),
+        textures=_texture_maps(shape, age_months, adult),
     )
     identity.params["sources"] = float(ia * 10 + ib)
     identity.bases = action_bases(shape)

@@ -27,7 +27,18 @@ from pedpain.core.errors import UsageError
 from pedpain.core.files import atomic_write_text, sweep_temporaries
 from pedpain.core.logging import get_logger
 from pedpain.core.workers import process_pool
-from pedpain.data.phantom.expression import ACTION_NAMES, actions_for_level, draw_offsets
+from pedpain.data.phantom.confounders import (
+    NONE,
+    confounder_actions,
+    draw_confounder,
+)
+from pedpain.data.phantom.expression import (
+    ACTION_NAMES,
+    actions_for_level,
+    combine,
+    draw_gates,
+    draw_offsets,
+)
 from pedpain.data.phantom.identities import make_identity
 from pedpain.data.phantom.media import MARK, TEMPORARIES, write_jpeg
 from pedpain.data.phantom.nuisance import jitter_pose, sample_camera, sample_pose, sample_props
@@ -88,6 +99,9 @@ class CohortParams:
     videos: bool = True
     photo_size: str = "large"
     video_seconds: float = SECONDS
+    #: Confounder expressions, pain actions partly decoupled and the detailed skin cues
+    #: (issue 20). False renders the earlier phantom: every pain action from one latent.
+    confounders: bool = True
 
     def check(self) -> None:
         if self.subjects <= 0:
@@ -311,6 +325,9 @@ def generate_subject(params: CohortParams, index: int, root: Path) -> dict[str, 
     )
     experimental = subject["group"] == "experimental"
     offsets = draw_offsets(rng)
+    # Confounders and gates come from their own stream: independent of pain by design, and
+    # the other draws (pose, camera, props) stay those of the pain-only phantom.
+    crng = np.random.default_rng([params.seed, index, 5]) if params.confounders else None
     out_w, out_h = PHOTO_SIZES[params.photo_size]
     div = LARGE_RENDER_DIVISOR if params.photo_size == "large" else 1
     media_rows: list[dict[str, Any]] = []
@@ -322,16 +339,27 @@ def generate_subject(params: CohortParams, index: int, root: Path) -> dict[str, 
         props = sample_props(rng, age, experimental)
         adult = _adult_identity(params.seed, int(rng.integers(0, 3))) if props.second_face else None
         base_pose = sample_pose(rng, out_h // div)
-        look = _make_look(identity, out_w // div, out_h // div, rng, base_pose, props, adult=adult)
+        look = _make_look(
+            identity, out_w // div, out_h // div, rng, base_pose, props, adult=adult,
+            detailed=params.confounders,
+        )  # fmt: skip
         for k in range(1, 4):
             # The same bedside, a moment apart: the head moves a little between photos.
             pose = jitter_pose(base_pose, rng)
             pose.yaw *= 0.6  # frontal photos, as the protocol asks
             photo_level = level * float(rng.uniform(0.85, 1.1))
-            actions = actions_for_level(photo_level, offsets)
             camera = sample_camera(rng)
+            if crng is not None:
+                pain = actions_for_level(photo_level, offsets, draw_gates(crng))
+                conf, strength = draw_confounder(crng, age)
+                phase = float(crng.uniform(0, 2 * np.pi))
+                actions = combine(pain, confounder_actions(conf, strength, phase))
+            else:
+                pain = actions = actions_for_level(photo_level, offsets)
+                conf, strength = NONE, 0.0
+            frame_look = _with_pacifier(look) if conf == "pacifier" else look
             frame, truth = render_frame(
-                look, actions, pose, camera, rng, output_size=(out_w, out_h)
+                frame_look, actions, pose, camera, rng, output_size=(out_w, out_h)
             )
             rel = f"media/{plan['code']}/{sid}/photo_{k}.jpg"
             digest = write_jpeg(root / rel, frame, camera.jpeg_quality)
@@ -360,6 +388,9 @@ def generate_subject(params: CohortParams, index: int, root: Path) -> dict[str, 
                     "expression_level": round(photo_level, 4),
                     **{k2: actions.as_dict()[k2] for k2 in ACTION_NAMES},
                     "pspi": actions.pspi(),
+                    "pain_pspi": pain.pspi(),
+                    "confounder": conf,
+                    "confounder_strength": round(strength, 4),
                     **truth,
                     **eyes,
                     "synthetic": 1,
@@ -369,8 +400,9 @@ def generate_subject(params: CohortParams, index: int, root: Path) -> dict[str, 
             rel = f"media/{plan['code']}/{sid}/video.mp4"
             vpose = sample_pose(rng, VIDEO_SIZE[1])
             vlook = _make_look(
-                identity, VIDEO_SIZE[0], VIDEO_SIZE[1], rng, vpose, props, adult=adult
-            )
+                identity, VIDEO_SIZE[0], VIDEO_SIZE[1], rng, vpose, props, adult=adult,
+                detailed=params.confounders,
+            )  # fmt: skip
             rows = render_video(
                 vlook,
                 vpose,
@@ -380,6 +412,7 @@ def generate_subject(params: CohortParams, index: int, root: Path) -> dict[str, 
                 rng,
                 root / rel,
                 seconds=params.video_seconds,
+                confounder_rng=crng,
             )
             from pedpain.data.phantom.media import sha256_file
 
@@ -430,6 +463,13 @@ def generate_subject(params: CohortParams, index: int, root: Path) -> dict[str, 
         "truth_media": truth_media,
         "truth_frames": truth_frames,
     }
+
+
+def _with_pacifier(look: Any) -> Any:
+    """The same look with a pacifier in the mouth (the sucking confounder)."""
+    from dataclasses import replace
+
+    return replace(look, props=replace(look.props, pacifier=True))
 
 
 def _eye_truth(mesh: np.ndarray) -> dict[str, float]:
@@ -577,8 +617,9 @@ def _synthetic_text(params: CohortParams) -> str:
         f"`pedpain phantom oapc` (seed {params.seed}, {params.subjects} subjects). No real "
         "person is shown or described. The faces are built from two public sample photographs "
         "shipped with matplotlib and scikit-image, warped and repainted.\n"
-        "truth/ holds the generator's ground truth (latent pain, action units, pose, "
-        "occluders per photo and video frame); pedpain db import ignores it.\n"
+        "truth/ holds the generator's ground truth (latent pain, action units, the "
+        "confounder expression and the PSPI of the pain expression alone, pose, occluders "
+        "per photo and video frame); pedpain db import ignores it.\n"
         "pedpain is research software, not a medical device.\n"
     )
 

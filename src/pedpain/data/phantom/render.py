@@ -72,6 +72,9 @@ class Look:
     pacifier_rgb: tuple[int, int, int] = (150, 200, 235)
     adult: Identity | None = None
     extras: dict[str, object] = field(default_factory=dict)
+    #: Skin cues from ``Identity.textures`` (furrows, folds, bulges by age and intensity);
+    #: False keeps the older, lighter shading (the benchmark's baseline path).
+    detailed: bool = True
 
 
 # ----------------------------------------------------------------------------- scene
@@ -154,6 +157,7 @@ def make_look(
     pose: Pose,
     props: Props,
     adult: Identity | None = None,
+    detailed: bool = True,
 ) -> Look:
     angle = rng.uniform(0, 2 * np.pi)
     strength = rng.uniform(0.0, 0.35)
@@ -175,6 +179,7 @@ def make_look(
         ),
         adult=adult,
         extras={"light_angle": float(angle), "light_strength": float(strength)},
+        detailed=detailed,
     )
 
 
@@ -190,17 +195,20 @@ def render_head(
 ) -> tuple[np.ndarray, np.ndarray]:
     """The head canvas (RGBA uint8) with expression and turn, and its landmarks."""
     ident = look.identity
-    shade = (
-        ident.wrinkles["au4"] * (actions.au4 / 5)
-        + ident.wrinkles["au9"] * (actions.au9 / 5)
-        + ident.wrinkles["au10"] * (actions.au10 / 5)
-        + ident.wrinkles["au6"] * (max(actions.au6, actions.au7) / 5)
-    )
     tex = look.head
-    if float(shade.max()) > 0.004:
-        dark = (shade * 255).astype(np.uint8)
-        dark4 = cv2.merge([dark, dark, dark, np.zeros_like(dark)])
-        tex = cv2.subtract(tex, cv2.multiply(tex, dark4, scale=1 / 255))
+    if look.detailed and ident.textures:
+        tex = _skin_cues(tex, ident.textures, actions)
+    else:
+        shade = (
+            ident.wrinkles["au4"] * (actions.au4 / 5)
+            + ident.wrinkles["au9"] * (actions.au9 / 5)
+            + ident.wrinkles["au10"] * (actions.au10 / 5)
+            + ident.wrinkles["au6"] * (max(actions.au6, actions.au7) / 5)
+        )
+        if float(shade.max()) > 0.004:
+            dark = (shade * 255).astype(np.uint8)
+            dark4 = cv2.merge([dark, dark, dark, np.zeros_like(dark)])
+            tex = cv2.subtract(tex, cv2.multiply(tex, dark4, scale=1 / 255))
     delta = displacement(ident.bases, actions, yaw, pitch)
     mesh = ident.mesh.copy()
     mesh[:, :2] += delta
@@ -257,6 +265,48 @@ def render_head(
         out = cv2.addWeighted(painted, strength, out, 1 - strength, 0)
     _draw_props(out, mesh, look)
     return out, mesh
+
+
+def _skin_cues(tex: np.ndarray, maps: dict[str, np.ndarray], actions: ActionUnits) -> np.ndarray:
+    """Darken furrows and folds, lighten bulges, each by its action's intensity. The
+    power below 1 makes a cue visible from a weak action and deepen as it grows. Only
+    the box holding the cues (``maps["roi"]``) is touched."""
+    orbit = max(actions.au6, actions.au7) / 5
+    weights = {
+        "dark_au4": actions.au4 / 5,
+        "light_au4": actions.au4 / 5,
+        "dark_au6": orbit,
+        "light_au6": max(orbit, 0.6 * actions.au12 / 5),
+        "dark_au9": actions.au9 / 5,
+        "dark_au10": max(actions.au10, 0.6 * actions.au9) / 5,
+        "dark_au12": actions.au12 / 5,
+    }
+    y0, y1, x0, x1 = (int(v) for v in maps["roi"])
+    dark: np.ndarray | None = None
+    light: np.ndarray | None = None
+    for name, w in weights.items():
+        if w <= 0.02 or name not in maps:
+            continue
+        layer = maps[name][y0:y1, x0:x1]
+        gain = float(min(w, 1.0) ** 0.75)
+        if name.startswith("dark"):
+            dark = layer * gain if dark is None else cv2.scaleAdd(layer, gain, dark)
+        else:
+            light = layer * gain if light is None else cv2.scaleAdd(layer, gain, light)
+    if dark is None and light is None:
+        return tex
+    out = tex.copy()
+    sub = out[y0:y1, x0:x1]
+    zero = np.zeros(sub.shape[:2], np.uint8)
+    if dark is not None:
+        d = (np.minimum(dark, 1.0) * 255).astype(np.uint8)
+        sub = cv2.subtract(sub, cv2.multiply(sub, cv2.merge([d, d, d, zero]), scale=1 / 255))
+    if light is not None:
+        g = (np.minimum(light, 1.0) * 255).astype(np.uint8)
+        room = cv2.subtract(np.full_like(sub, 255), sub)
+        sub = cv2.add(sub, cv2.multiply(room, cv2.merge([g, g, g, zero]), scale=1 / 255))
+    out[y0:y1, x0:x1] = sub
+    return out
 
 
 def _draw_props(out: np.ndarray, mesh: np.ndarray, look: Look) -> None:

@@ -22,7 +22,19 @@ import numpy as np
 from pedpain import __version__
 from pedpain.core.errors import UsageError
 from pedpain.core.files import atomic_write_text, sweep_temporaries
-from pedpain.data.phantom.expression import ACTION_NAMES, actions_for_level, draw_offsets
+from pedpain.data.phantom.confounders import (
+    NONE,
+    confounder_actions,
+    confounder_track,
+    draw_confounder,
+)
+from pedpain.data.phantom.expression import (
+    ACTION_NAMES,
+    actions_for_level,
+    combine,
+    draw_gates,
+    draw_offsets,
+)
 from pedpain.data.phantom.identities import make_identity
 from pedpain.data.phantom.landmarks import to_ibug66
 from pedpain.data.phantom.media import MARK, TEMPORARIES, png_bytes, put_bytes, put_text
@@ -74,6 +86,8 @@ class UnbcParams:
     seed: int = 7
     layout: str = "standard"
     aam_style: str = "plain"
+    #: Confounder sequences, gated pain actions and detailed skin cues (issue 20).
+    confounders: bool = True
 
     def check(self) -> None:
         if not 1 <= self.subjects <= len(SEQUENCES):
@@ -122,6 +136,8 @@ def generate_subject(params: UnbcParams, subject: str, root: Path) -> list[dict[
         key=f"unbc-{subject}",
     )  # fmt: skip
     offsets = draw_offsets(rng)
+    # Own stream, so confounders are independent of pain and the other draws unchanged.
+    crng = np.random.default_rng([params.seed, number, 12]) if params.confounders else None
     tops = _tops(params.layout)
     width, height = IMAGE_SIZE
     k = params.frames_per_sequence
@@ -141,14 +157,29 @@ def generate_subject(params: UnbcParams, subject: str, root: Path) -> list[dict[
             x=float(rng.uniform(0.45, 0.55)),
             y=float(rng.uniform(0.38, 0.44)),
         )
-        look = make_look(identity, width, height, rng, base, Props())
+        gates = None
+        conf, strength = NONE, 0.0
+        conf_env, conf_phase = np.zeros(k), np.zeros(k)
+        if crng is not None:
+            gates = draw_gates(crng)
+            conf, strength = draw_confounder(crng, identity.age_months, rate=0.35)
+            # Sequences last a few seconds; the track is laid out at 8 frames per second.
+            conf_env, conf_phase = confounder_track(conf, strength, k, max(k / 8.0, 1.0), crng)
+        props = Props(pacifier=conf == "pacifier")
+        look = make_look(identity, width, height, rng, base, props, detailed=params.confounders)
         camera = Camera(noise=float(rng.uniform(1, 3)), gain=float(rng.uniform(0.9, 1.1)))
         peak_pspi = 0
         for i in range(k):
             n = i + 1
             stem = f"{seq}{n:03d}"
             level = peak * float(env[i])
-            actions = actions_for_level(level, offsets if level > 0.05 else None)
+            pain = actions_for_level(level, offsets if level > 0.05 else None, gates)
+            on = conf_env[i] > 0.05
+            actions = (
+                combine(pain, confounder_actions(conf, float(conf_env[i]), float(conf_phase[i])))
+                if on
+                else pain
+            )
             t = i / max(k - 1, 1)
             pose = Pose(
                 roll=base.roll + 5 * np.sin(2 * np.pi * t + number),
@@ -163,7 +194,8 @@ def generate_subject(params: UnbcParams, subject: str, root: Path) -> list[dict[
             black = seq == BLACK_SEQUENCE and n <= BLACK_FRAMES
             if black:
                 frame = np.zeros_like(frame)
-                actions = actions_for_level(0.0)
+                actions = pain = actions_for_level(0.0)
+                on = False
             codes = actions.coded()
             pspi = actions.pspi()
             peak_pspi = max(peak_pspi, pspi)
@@ -189,6 +221,9 @@ def generate_subject(params: UnbcParams, subject: str, root: Path) -> list[dict[
                     "expression_level": round(0.0 if black else level, 4),
                     **{a: actions.as_dict()[a] for a in ACTION_NAMES},
                     "pspi": pspi,
+                    "pain_pspi": pain.pspi(),
+                    "confounder": conf if on else NONE,
+                    "confounder_strength": round(float(conf_env[i]) if on else 0.0, 4),
                     "black": int(black),
                     **{key: val for key, val in truth.items() if key.startswith("pose_")},
                     "synthetic": 1,

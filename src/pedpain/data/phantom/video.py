@@ -8,7 +8,13 @@ from pathlib import Path
 
 import numpy as np
 
-from pedpain.data.phantom.expression import ACTION_NAMES, actions_for_level
+from pedpain.data.phantom.confounders import (
+    NONE,
+    confounder_actions,
+    confounder_track,
+    draw_confounder,
+)
+from pedpain.data.phantom.expression import ACTION_NAMES, actions_for_level, combine, draw_gates
 from pedpain.data.phantom.media import VideoFile
 from pedpain.data.phantom.render import Camera, Look, Pose, render_frame
 
@@ -63,9 +69,26 @@ def render_video(
     path: Path,
     seconds: float = SECONDS,
     fps: int = FPS,
+    confounder_rng: np.random.Generator | None = None,
 ) -> list[dict[str, object]]:
-    """Write one clip to ``path`` and return one truth row per frame."""
+    """Write one clip to ``path`` and return one truth row per frame.
+
+    With ``confounder_rng`` the clip's pain actions are gated (:func:`draw_gates`) and a
+    confounder drawn from that stream comes and goes on its own track, independent of the
+    pain episodes; without it, the pain-only clip of the earlier phantom.
+    """
     n = int(np.rint(seconds * fps))
+    conf, strength = NONE, 0.0
+    gates = None
+    conf_env, conf_phase = np.zeros(n), np.zeros(n)
+    if confounder_rng is not None:
+        gates = draw_gates(confounder_rng)
+        conf, strength = draw_confounder(confounder_rng, look.identity.age_months, rate=0.6)
+        conf_env, conf_phase = confounder_track(conf, strength, n, fps, confounder_rng)
+        if conf == "pacifier":
+            from dataclasses import replace as _replace
+
+            look = _replace(look, props=_replace(look.props, pacifier=True))
     env, phase = expression_track(n, fps, rng)
     roll = np.clip(base_pose.roll + _wander(n, rng, 6.0, fps), -20, 20)
     yaw = np.clip(base_pose.yaw + _wander(n, rng, 8.0, fps), -25, 25)
@@ -97,7 +120,13 @@ def render_video(
     try:
         for i in range(n):
             frame_level = level * (0.45 + 0.55 * env[i])
-            actions = actions_for_level(frame_level, offsets)
+            pain = actions_for_level(frame_level, offsets, gates)
+            on = conf_env[i] > 0.05
+            actions = (
+                combine(pain, confounder_actions(conf, float(conf_env[i]), float(conf_phase[i])))
+                if on
+                else pain
+            )
             pose = replace(
                 base_pose,
                 roll=float(roll[i]),
@@ -127,6 +156,9 @@ def render_video(
                     "expression_level": round(float(frame_level), 4),
                     **{k: actions.as_dict()[k] for k in ACTION_NAMES},
                     "pspi": actions.pspi(),
+                    "pain_pspi": pain.pspi(),
+                    "confounder": conf if on else NONE,
+                    "confounder_strength": round(float(conf_env[i]) if on else 0.0, 4),
                     **truth,
                     "face_visible": int(float(truth["face_inside"]) >= 0.6),  # type: ignore[arg-type]
                 }
