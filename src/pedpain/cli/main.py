@@ -16,6 +16,7 @@ import typer
 from pedpain import DISCLAIMER, __version__
 from pedpain.cli import assess as assess_cmd
 from pedpain.cli import augment as augment_cmd
+from pedpain.cli import cohort as cohort_cmd
 from pedpain.cli import db as db_cmd
 from pedpain.cli import demo as demo_cmd
 from pedpain.cli import evaluate as evaluate_cmd
@@ -24,6 +25,7 @@ from pedpain.cli import phantom as phantom_cmd
 from pedpain.cli import preprocess as preprocess_cmd
 from pedpain.cli import scales as scales_cmd
 from pedpain.cli import serve as serve_cmd
+from pedpain.cli import study as study_cmd
 from pedpain.cli import train as train_cmd
 from pedpain.cli import unbc as unbc_cmd
 from pedpain.cli import users as users_cmd
@@ -95,6 +97,8 @@ app.command("assess")(assess_cmd.assess)
 app.add_typer(export_cmd.app, name="export")
 app.command("serve")(serve_cmd.serve)
 app.add_typer(users_cmd.app, name="users")
+app.add_typer(cohort_cmd.app, name="cohort")
+app.add_typer(study_cmd.app, name="study")
 
 
 def _debug_requested(args: list[str]) -> bool:
