@@ -599,6 +599,7 @@ def _write_one(
     table: CohortTable, folder: Path, n_bootstrap: int, seed: int, settings: Settings
 ) -> dict[str, Any]:
     from pedpain.evaluation.api import Protocol, evaluate_predictions
+    from pedpain.evaluation.table import read_predictions
 
     folder.mkdir(parents=True, exist_ok=True)
     section: dict[str, Any] = {
@@ -612,8 +613,10 @@ def _write_one(
     atomic_write_text(predictions, table.rows.to_csv(index=False, float_format="%.17g"))
     section["predictions"] = str(predictions)
     if not table.rows.empty:
+        # The report evaluates the file itself, read as `pedpain evaluate predictions`
+        # reads it, so anyone can reproduce every number from predictions.csv.
         result = evaluate_predictions(
-            table.rows,
+            read_predictions(predictions),
             folder,
             protocol=Protocol(
                 split="prospective cohort: each child's bedside sessions, children the model "
