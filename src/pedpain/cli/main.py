@@ -21,6 +21,7 @@ from pedpain.cli import db as db_cmd
 from pedpain.cli import demo as demo_cmd
 from pedpain.cli import evaluate as evaluate_cmd
 from pedpain.cli import export as export_cmd
+from pedpain.cli import models as models_cmd
 from pedpain.cli import phantom as phantom_cmd
 from pedpain.cli import preprocess as preprocess_cmd
 from pedpain.cli import scales as scales_cmd
@@ -98,6 +99,7 @@ app.add_typer(export_cmd.app, name="export")
 app.command("serve")(serve_cmd.serve)
 app.add_typer(users_cmd.app, name="users")
 app.add_typer(cohort_cmd.app, name="cohort")
+app.add_typer(models_cmd.app, name="models")
 app.add_typer(study_cmd.app, name="study")
 
 
