@@ -16,7 +16,7 @@ import numpy as np
 from pedpain.clinical.consensus import consensus
 from pedpain.models.bundle import MODEL_FORMAT, sha256_file
 from pedpain.store.accounts import AiAssessment
-from pedpain.store.models import Rating, Session, Subject
+from pedpain.store.models import Media, Rating, Session, Subject
 
 TIME_POINTS = ("pre_op", "pain", "no_pain", "post_analgesia")
 
@@ -60,6 +60,7 @@ def fill_cohort(
     missing_bps_every: int = 0,
     unblind_every: int = 0,
     prefix: str = "PC",
+    with_media: bool = False,
 ) -> None:
     """Children ``PC-0000``...; each model's score is the latent pain plus its own noise."""
     rng = np.random.default_rng(seed)
@@ -106,6 +107,9 @@ def fill_cohort(
                 )
                 if has_blind and bps is not None:
                     session.bps_blind_to_ai = not (unblind_every and k % unblind_every == 0)
+                if with_media:  # a row only: enough for who-is-compared checks
+                    session.media = [Media(slot="photo_1.jpg", kind="photo", sha256="0" * 64,
+                                           size_bytes=1)]  # fmt: skip
                 db.add(session)
                 db.flush()
                 for r, value in enumerate(scores):
