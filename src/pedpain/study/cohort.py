@@ -27,9 +27,11 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import JSON, cast, select
 
@@ -323,49 +325,40 @@ def cohort_table(
     options.check()
     sessions = _sessions(store, options.since) if sessions is None else sessions
     ai = _assessments(store, model.sha256)
-    by_model = _assessments_failed_statuses(ai)
-    counts: Counter[str] = Counter()
-    abstained: Counter[str] = Counter()
-    errors: Counter[str] = Counter()
-    training_children: set[str] = set()
-    keep: list[int] = []
+    # Each session gets the first reason that applies (EXCLUSION_ORDER), computed as
+    # column masks: the dashboard runs this on every page view.
+    reason = pd.Series("", index=sessions.index, dtype=object)
+
+    def mark(name: str, mask: Any) -> None:
+        reason[(reason == "") & np.asarray(mask, dtype=bool)] = name
+
+    assessed_by = sessions.index.isin(ai.index)
+    mine = ai.reindex(sessions.index)
+    status = mine["status"].astype(object).fillna("")
+    failed = assessed_by & ((status != "ok") | mine["score"].isna()).to_numpy()
+    mark("voided", sessions["voided"].astype(bool))
+    mark("not_assessed_by_model", ~assessed_by)
+    mark("ai_abstained", failed & (status == "abstain").to_numpy())
+    mark("ai_error", failed & (status != "abstain").to_numpy())
+    if not options.include_training_subjects and model.training_subjects is not None:
+        mark("training_subjects", sessions["subject_id"].isin(model.training_subjects))
     use_bps = options.reference == "bps"
-    for sid, row in sessions.iterrows():
-        if bool(row["voided"]):
-            counts["voided"] += 1
-            continue
-        if sid not in ai.index:
-            counts["not_assessed_by_model"] += 1
-            continue
-        status = by_model.get(sid)
-        if status is not None:
-            kind, reason = status
-            (abstained if kind == "abstain" else errors)[reason] += 1
-            counts["ai_abstained" if kind == "abstain" else "ai_error"] += 1
-            continue
-        if (
-            not options.include_training_subjects
-            and model.training_subjects is not None
-            and row["subject_id"] in model.training_subjects
-        ):
-            counts["training_subjects"] += 1
-            training_children.add(str(row["subject_id"]))
-            continue
-        if use_bps:
-            if _missing(row["bps_normalised"]):
-                counts["no_bps"] += 1
-                continue
-            if row["bps_blind_to_ai"] is False and not options.include_unblinded_bps:
-                counts["bps_not_blind"] += 1
-                continue
-        else:
-            if int(row["n_ratings"] or 0) < RATERS_PER_SESSION or _missing(row["consensus_score"]):
-                counts["fewer_than_3_ratings"] += 1
-                continue
-            if bool(row["needs_adjudication"]):
-                counts["awaiting_adjudication"] += 1
-                continue
-        keep.append(sid)
+    if use_bps:
+        mark("no_bps", sessions["bps_normalised"].isna())
+        if not options.include_unblinded_bps:
+            mark("bps_not_blind", sessions["bps_blind_to_ai"].map(lambda v: v is False))
+    else:
+        incomplete = (sessions["n_ratings"].fillna(0).astype(int) < RATERS_PER_SESSION) | sessions[
+            "consensus_score"
+        ].isna()
+        mark("fewer_than_3_ratings", incomplete)
+        mark("awaiting_adjudication", sessions["needs_adjudication"].fillna(False).astype(bool))
+    counts = Counter(reason[reason != ""])
+    why = mine["reason"].astype(object).fillna("no reason given").map(_reason_key)
+    abstained = Counter(why[reason == "ai_abstained"])
+    errors = Counter(why[reason == "ai_error"])
+    training_children = set(sessions.loc[reason == "training_subjects", "subject_id"])
+    keep = sessions.index[reason == ""]
     rows = _rows(sessions.loc[keep], ai, model, options)
     assessed = int(len(sessions) - counts["voided"] - counts["not_assessed_by_model"])
     accounting = {
@@ -421,15 +414,9 @@ EXCLUSION_TEXT = {
 }
 
 
-def _assessments_failed_statuses(ai: pd.DataFrame) -> dict[int, tuple[str, str]]:
-    out: dict[int, tuple[str, str]] = {}
-    for sid, row in ai.iterrows():
-        status = str(row["status"])
-        if status != "ok" or _missing(row["score"]):
-            kind = "abstain" if status == "abstain" else "error"
-            reason = str(row["reason"] or "no reason given").split(":")[0].strip()[:80]
-            out[int(sid)] = (kind, reason)  # type: ignore[call-overload]
-    return out
+def _reason_key(text: str) -> str:
+    """The reason's code (``no_face: no usable face`` -> ``no_face``)."""
+    return str(text).split(":")[0].strip()[:80] or "no reason given"
 
 
 def _missing(value: Any) -> bool:
@@ -644,6 +631,7 @@ def _write_one(
     return section
 
 
+@lru_cache(maxsize=512)
 def pain_threshold(age_months: int) -> float:
     """Table 1's therapeutic threshold (0-10) of the scale for this age; the evaluation's
     default when a table has no threshold column."""
@@ -680,3 +668,104 @@ def progress(store: Store, settings: Settings, model: str | None = None) -> Prog
         int(rows.loc[pain, "subject_id"].nunique()),
         float(pain.mean()),
     )
+
+
+# ----------------------------------------------------------------------------- dashboard
+DASHBOARD_BOOTSTRAP = 500
+DASHBOARD_POINTS = 2000
+
+
+def dashboard(
+    store: Store, settings: Settings, *, n_bootstrap: int = DASHBOARD_BOOTSTRAP
+) -> dict[str, Any]:
+    """The researcher page's live view of the active model against the raters' consensus
+    (BPS as comparator): progress against the target, AUC with its subject-level interval,
+    sensitivity/specificity at each child's Table 1 threshold, ICC, Bland-Altman of AI vs
+    consensus and vs BPS, abstention rate, and the same per time point and age band.
+    ``available`` is False with a ``message`` saying what is missing."""
+    from pedpain.evaluation.agreement import bland_altman
+    from pedpain.evaluation.api import evaluate_predictions
+
+    target = settings.study_target_children
+    try:
+        [model] = resolve_models(store, settings, None)
+    except UsageError as exc:
+        return {"available": False, "message": exc.message, "target": target}
+    table = cohort_table(store, model, CohortOptions())
+    base: dict[str, Any] = {
+        "model": model.to_dict(),
+        "label": model.label,
+        "target": target,
+        "accounting": table.accounting,
+        "summary": accounting_text(table),
+        "children": table.n_children,
+        "sessions": table.n_sessions,
+    }
+    rows = table.rows
+    truth = rows["reference"] >= rows["age_months"].map(pain_threshold) if len(rows) else None
+    if truth is None or truth.nunique() < 2 or rows["subject_id"].nunique() < 3:
+        return {
+            **base,
+            "available": False,
+            "message": "not enough evaluated sessions yet (both pain and no pain, 3+ "
+            f"children): {base['summary']}",
+        }
+    # Two passes keep the page fast on a full cohort: the headline with its subject-level
+    # interval (explicit Table 1 thresholds, so no subgroup columns are needed), then the
+    # time point and age band subgroups without resampling (the page shows no subgroup
+    # intervals; the full report has them). Sessions are the rows already, so no
+    # session_id: a session level would only repeat the row level.
+    headline = rows[["subject_id", "reference", "prediction", "probability", "comparator"]]
+    headline = headline.assign(threshold=rows["age_months"].map(pain_threshold))
+    doc = evaluate_predictions(headline, None, n_bootstrap=n_bootstrap).document
+    parts = rows[["subject_id", "reference", "prediction", "age_months", "time_point"]]
+    doc["subgroups"] = evaluate_predictions(parts, None, n_bootstrap=0).document["subgroups"]
+    keep = ("n", "n_subjects", "auc", "sensitivity", "specificity", "warning")
+    subgroups = {
+        variable: {value: {k: entry.get(k) for k in keep} for value, entry in groups.items()}
+        for variable, groups in doc["subgroups"].items()
+        if variable in ("time_point", "age_band")
+    }
+    with_bps = rows["comparator"].notna()
+    prediction = rows["prediction"].to_numpy(dtype=float)
+    reference = rows["reference"].to_numpy(dtype=float)
+    bps = rows["comparator"].to_numpy(dtype=float)
+    return {
+        **base,
+        "available": True,
+        "auc": doc["auc"],
+        "auc_ci95": doc["auc_ci95"],
+        "sensitivity": doc["sensitivity"],
+        "specificity": doc["specificity"],
+        "icc_3_1": doc["icc_3_1"],
+        "mae": doc["mae"],
+        "comparator": _comparator(doc["comparator"]),
+        "abstention_rate": table.accounting["abstention_rate"],
+        "bland_altman": {
+            "consensus": {
+                **bland_altman(prediction, reference).to_dict(),
+                "points": _points(prediction, reference),
+            },
+            "bps": {
+                **bland_altman(prediction[with_bps], bps[with_bps]).to_dict(),
+                "points": _points(prediction[with_bps], bps[with_bps]),
+            },
+        },
+        "subgroups": subgroups,
+        "warnings": doc["warnings"][:8],
+        "bootstrap": n_bootstrap,
+    }
+
+
+def _comparator(card: dict[str, Any] | None) -> dict[str, Any] | None:
+    keys = ("n", "auc", "sensitivity", "specificity", "delong_p", "mcnemar_p")
+    return {k: card.get(k) for k in keys} if card else None
+
+
+def _points(method: Any, reference: Any) -> list[tuple[float, float]]:
+    """(mean, difference) pairs for a Bland-Altman plot, thinned evenly past a few
+    thousand so the page stays light."""
+    mean = (method + reference) / 2
+    diff = method - reference
+    step = max(1, len(mean) // DASHBOARD_POINTS)
+    return [(float(m), float(d)) for m, d in zip(mean[::step], diff[::step], strict=True)]
