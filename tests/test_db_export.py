@@ -53,7 +53,8 @@ def test_export_with_media_decrypts_registers_and_audits(dbenv: DbEnv, tmp_path:
         assert hashlib.sha256(data).hexdigest() == row["sha256"]
     with dbenv.open() as store, store.session() as db:
         kinds = Counter(db.scalars(select(DerivedArtifact.kind)))
-        assert kinds == {"manifest": 4, "export_media": 2}
+        # manifest.csv, subjects.csv and voided.csv for each of the 2 children.
+        assert kinds == {"manifest": 6, "export_media": 2}
         actions = Counter(db.scalars(select(AuditEntry.action)))
         assert actions["subject.export_media"] == 2
 
@@ -62,7 +63,7 @@ def test_export_with_media_decrypts_registers_and_audits(dbenv: DbEnv, tmp_path:
     assert not (out / "media").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".export")]
     with dbenv.open() as store, store.session() as db:
-        assert Counter(db.scalars(select(DerivedArtifact.kind))) == {"manifest": 4}
+        assert Counter(db.scalars(select(DerivedArtifact.kind))) == {"manifest": 6}
 
 
 def test_export_refuses_a_foreign_folder(dbenv: DbEnv, tmp_path: Path, cli) -> None:

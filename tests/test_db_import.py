@@ -94,7 +94,8 @@ def test_rerun_adds_nothing_and_new_rows_are_merged(dbenv: DbEnv, tmp_path: Path
         assert sum(again.added.values()) == 0 and again.media_files_written == 0
         assert _count(store, Session) == 8 and _count(store, Media) == 32
 
-        # A later export of the same site carries one more child and a 4th rater.
+        # A later export of the same site carries one more child and a 4th rater: the
+        # study takes 3 ratings a session, so the 4th is refused (file and line).
         spec.add_subject("FX-0099", age_months=60, seed=5)
         spec.ratings.append(
             {
@@ -108,11 +109,12 @@ def test_rerun_adds_nothing_and_new_rows_are_merged(dbenv: DbEnv, tmp_path: Path
         )
         spec.write(folder)
         third = import_cohort(store, folder)
-        assert third.subjects_added == 1 and third.subjects_updated == 1
-        assert third.added["ratings"] == 12 + 1
+        assert third.subjects_added == 1 and third.subjects_updated == 0
+        assert third.added["ratings"] == 12
+        assert any("already has its 3 ratings" in e.message for e in third.errors)
         with store.session() as db:
             s = db.scalar(select(Session).where(Session.code == "FX-0001-T2"))
-            assert s is not None and s.n_ratings == 4
+            assert s is not None and s.n_ratings == 3
 
 
 def test_bad_rows_are_reported_with_file_and_line_and_good_rows_go_in(

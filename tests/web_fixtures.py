@@ -38,7 +38,7 @@ class WebEnv:
 
 
 def make_env(root: Path, *, model: bool = False, media: bool = False, **settings: Any) -> WebEnv:
-    from pedpain.web.accounts import create_user
+    from pedpain.study.accounts import create_user
 
     home = root / "home"
     home.mkdir(parents=True, exist_ok=True)

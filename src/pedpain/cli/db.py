@@ -173,10 +173,18 @@ def export(
     folds: int = typer.Option(5, "--folds", help="Cross-validation folds (by child)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the split."),
     reason: str | None = typer.Option(None, "--reason", help="Why, for the audit log."),
+    include_deviations: bool = typer.Option(
+        False,
+        "--include-deviations",
+        help="Also export sessions outside the protocol's 6-48 h window (left out by default).",
+    ),
     actor: str | None = ACTOR,
     as_json: bool = JSON,
 ) -> None:
     """Write a training manifest: one row per photo or clip, split 80/20 by child.
+
+    Voided sessions are never exported (listed in voided.csv); corrected values are
+    exported as corrected.
 
     \b
     Examples:
@@ -192,6 +200,7 @@ def export(
             folds=folds,
             seed=seed,
             reason=reason,
+            include_deviations=include_deviations,
         )
     if as_json:
         print_json(doc)

@@ -26,8 +26,8 @@ def serve(
       pedpain serve --host 127.0.0.1 --port 8000
     """
     from pedpain.store import open_store
+    from pedpain.study.accounts import count_users
     from pedpain.web import create_app
-    from pedpain.web.accounts import count_users
 
     settings = settings_of(ctx)
     store = open_store(settings, actor="web")

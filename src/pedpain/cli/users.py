@@ -58,7 +58,7 @@ def create(
       pedpain users create --role nurse bob --password-file pw.txt
     """
     from pedpain.store import open_store
-    from pedpain.web.accounts import check_password, check_role, check_username, create_user
+    from pedpain.study.accounts import check_password, check_role, check_username, create_user
 
     name, role = check_username(username), check_role(role)
     with open_store(settings_of(ctx), actor=_actor()) as store:
@@ -79,7 +79,7 @@ def list_(ctx: typer.Context, as_json: bool = JSON) -> None:
       pedpain users list --json
     """
     from pedpain.store import open_store
-    from pedpain.web.accounts import list_users
+    from pedpain.study.accounts import list_users
 
     with open_store(settings_of(ctx), actor=_actor()) as store:
         users = [
@@ -110,7 +110,7 @@ def set_(
       pedpain users set bob --disable
     """
     from pedpain.store import open_store
-    from pedpain.web.accounts import update_user
+    from pedpain.study.accounts import update_user
 
     if disable and enable:
         raise UsageError("--disable and --enable exclude each other")
@@ -138,7 +138,7 @@ def token(
       curl -H "Authorization: Bearer $TOKEN" http://127.0.0.1:8000/api/v1/me
     """
     from pedpain.store import open_store
-    from pedpain.web.accounts import create_token
+    from pedpain.study.accounts import create_token
 
     with open_store(settings_of(ctx), actor=_actor()) as store:
         value = create_token(store, username, name, actor=store.actor)

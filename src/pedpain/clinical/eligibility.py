@@ -13,6 +13,7 @@ The control group (healthy children, no surgery) meets the same age and exclusio
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -33,6 +34,14 @@ ASSENT_AGE_MONTHS = 7 * 12
 PHOTO_MIN_MEGAPIXELS = 20.0
 #: Cameras sold as "20 MP" deliver 19.9-20.1 MP (5472 x 3648 = 19.96 MP): allow 0.5 %.
 _NOMINAL_TOLERANCE = 0.995
+
+#: A child's pseudonymous code, the one definition for the import layout, the web app, the
+#: API and the CLI: 3-32 upper-case letters, digits and hyphens (never a name).
+SUBJECT_CODE_RE = re.compile(r"^[A-Z0-9-]{3,32}$")
+SUBJECT_CODE_RULE = "a pseudonymous code of 3-32 of A-Z, 0-9 and - (never the child's name)"
+#: Hours since surgery outside this range are not a deviation but a typing error (a
+#: negative time, or more than 60 days later): refused, never stored.
+PLAUSIBLE_HOURS_SINCE_SURGERY = (0.0, 60 * 24.0)
 
 GROUPS = ("control", "experimental")
 SURGERY_TYPES = ("abdominal", "orthopaedic", "other")

@@ -207,3 +207,28 @@ def denormalise(value: float, scale: PainScale) -> float:
     if isinstance(value, bool) or not math.isfinite(value) or not 0 <= value <= 10:
         raise UsageError(f"normalised score {value!r} is outside 0-10")
     return value * scale.score_max / 10.0
+
+
+#: Smallest step between two scores of a scale, where it is not a whole number: the VAS is
+#: read to the millimetre on a 10 cm line, the FPS-R's faces are scored 0, 2, 4 ... 10.
+#: Every other scale in Table 1 sums whole-number items.
+_SCORE_STEP = {"VAS": 0.1, "FPS-R": 2.0}
+
+
+def score_step(scale: PainScale) -> float:
+    return _SCORE_STEP.get(scale.code, 1.0)
+
+
+def check_score(value: object, scale: PainScale) -> float:
+    """A score as given (form, JSON, CSV already parsed): a real number, in the scale's
+    range, on its granularity. JSON ``true`` or ``"7"`` is not a score; 3.5 is not a
+    FLACC score. Returns the score as a float."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise UsageError(f"{value!r} is not a score: send a number")
+    score = float(value)
+    scale._check_score(score)
+    step = score_step(scale)
+    if abs(score / step - round(score / step)) > 1e-6:
+        unit = "whole numbers" if step == 1.0 else f"steps of {step:g}"
+        raise UsageError(f"{scale.code} is scored in {unit}: {score:g} is not a {scale.code} score")
+    return score

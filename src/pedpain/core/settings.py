@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     web_idle_minutes: float = Field(default=15, gt=0, description="web sign-out after idle")
     web_max_upload_mb: float = Field(default=200, gt=0, description="largest web upload (MB)")
     web_login_backoff_s: float = Field(default=1, ge=0, description="first login lock (s)")
+    study_validation_phase: bool = Field(
+        default=True, description="nurses enter the BPS before the AI score is shown"
+    )
     model: Path | None = Field(default=None, description="model folder for assess and serve")
     study_target_children: int = Field(
         default=500, ge=1, description="children the prospective cohort plans to validate"

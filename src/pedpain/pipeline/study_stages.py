@@ -248,7 +248,7 @@ def _webapp(folder: Path, done: dict[str, Any]) -> dict[str, Any]:
     import secrets
 
     from pedpain.store import open_store
-    from pedpain.web.accounts import create_user
+    from pedpain.study.accounts import create_user
     from pedpain.web.engines import set_active
 
     settings = _demo_settings(done)

@@ -35,7 +35,7 @@ from sqlalchemy.orm import selectinload
 
 from pedpain import DISCLAIMER, __version__
 from pedpain.clinical.consensus import pain_level
-from pedpain.clinical.eligibility import age_band
+from pedpain.clinical.eligibility import age_band, check_assessment_time
 from pedpain.core.errors import UsageError
 from pedpain.core.progress import track
 from pedpain.store import audit
@@ -79,6 +79,8 @@ MANIFEST_COLUMNS = (
     "split",
     "fold",
 )
+#: voided.csv: sessions voided by a correction (kept in the database, never exported).
+VOIDED_COLUMNS = ("session_id", "subject_code", "voided_at", "voided_by", "reason")
 SUBJECT_COLUMNS = (
     "subject_code",
     "split",
@@ -133,9 +135,14 @@ def export_manifest(
     folds: int = 5,
     seed: int = 0,
     reason: str | None = None,
+    include_deviations: bool = False,
 ) -> dict[str, Any]:
     """Write the export folder ``out`` (replacing an earlier export there); returns its
-    summary (also written as ``export.json``)."""
+    summary (also written as ``export.json``).
+
+    Voided sessions are never exported as rows; they are listed in ``voided.csv``.
+    Sessions outside the protocol's assessment window (deviations) are left out unless
+    ``include_deviations``. Corrected values are exported as corrected."""
     target = Path(out).resolve()
     earlier = (target / "export.json").is_file()
     if target.exists() and not earlier and (not target.is_dir() or any(target.iterdir())):
@@ -151,9 +158,33 @@ def export_manifest(
                 .order_by(Subject.code)
             )
         )
+    voided_rows = [
+        {
+            "session_id": x.code,
+            "subject_code": s.code,
+            "voided_at": x.voided_at.isoformat() if x.voided_at else "",
+            "voided_by": x.voided_by,
+            "reason": x.void_reason,
+        }
+        for s in subjects
+        for x in s.sessions
+        if x.voided_at is not None
+    ]
+    deviations = 0
+
+    def exported(s: Subject, x: Session) -> bool:
+        nonlocal deviations
+        if x.voided_at is not None:
+            return False
+        if check_assessment_time(x.hours_since_surgery, s.group) is not None:
+            deviations += 1
+            return include_deviations
+        return True
+
+    kept = {s.code: [x for x in s.sessions if exported(s, x)] for s in subjects}
     strata: dict[str, str] = {}
     for s in subjects:
-        scores = [x.consensus_score for x in s.sessions if x.consensus_score is not None]
+        scores = [x.consensus_score for x in kept[s.code] if x.consensus_score is not None]
         strata[s.code] = f"{age_band(s.age_months)}|{pain_level(max(scores) if scores else None)}"
     splits = assign_splits(strata, test_fraction=test_fraction, folds=folds, seed=seed)
 
@@ -171,7 +202,7 @@ def export_manifest(
         for s in track(subjects, "exporting", total=len(subjects)):
             a = splits[s.code]
             n_items = 0
-            for sess in s.sessions:
+            for sess in kept[s.code]:
                 self_reports = [r.normalised for r in sess.self_reports]
                 for m in sess.media:
                     rel = f"media/{s.code}/{sess.code}/{m.slot}" if media is not None else ""
@@ -227,11 +258,11 @@ def export_manifest(
                     "pain_level": strata[s.code].split("|")[1],
                     "sex": s.sex,
                     "group": s.group,
-                    "sessions": len(s.sessions),
+                    "sessions": len(kept[s.code]),
                     "items": n_items,
                 }
             )
-            for name in ("manifest.csv", "subjects.csv"):
+            for name in ("manifest.csv", "subjects.csv", "voided.csv"):
                 registrations.append(Derived(s.code, target / name, MANIFEST, "subject_code"))
             if media is not None:
                 registrations.append(
@@ -253,6 +284,11 @@ def export_manifest(
         sw.writeheader()
         sw.writerows(subject_rows)
         _write(tmp / "subjects.csv", subjects_csv.getvalue())
+        voided_csv = io.StringIO()
+        vw = csv.DictWriter(voided_csv, fieldnames=VOIDED_COLUMNS, lineterminator="\n")
+        vw.writeheader()
+        vw.writerows(voided_rows)
+        _write(tmp / "voided.csv", voided_csv.getvalue())
         n_test = sum(1 for a in splits.values() if a.split == "test")
         summary = {
             "format": EXPORT_FORMAT,
@@ -263,6 +299,9 @@ def export_manifest(
             "synthetic": any(s.synthetic for s in subjects),
             "subjects": len(subjects),
             "items": items,
+            "voided_sessions": len(voided_rows),
+            "deviation_sessions": deviations,
+            "deviations_included": include_deviations,
             "train_subjects": len(splits) - n_test,
             "test_subjects": n_test,
             "test_fraction": test_fraction,

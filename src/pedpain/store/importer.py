@@ -32,9 +32,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session as DbSession
 
 from pedpain.clinical import eligibility as rules
-from pedpain.clinical.consensus import consensus
+from pedpain.clinical.consensus import RATERS_PER_SESSION
 from pedpain.clinical.eligibility import Finding
-from pedpain.clinical.scales import PainScale, normalise, scale_by_name
+from pedpain.clinical.reference import reference_consensus
+from pedpain.clinical.scales import PainScale, check_score, normalise, scale_by_name
 from pedpain.core.errors import UsageError
 from pedpain.core.logging import get_logger
 from pedpain.core.progress import track
@@ -249,7 +250,13 @@ class _Importer:
         for code, why in to_withdraw:
             from pedpain.store.withdraw import withdraw_subject
 
-            withdraw_subject(self.store, code, why, source=f"consents.csv of {self.cohort.folder}")
+            withdraw_subject(
+                self.store,
+                code,
+                why,
+                source=f"consents.csv of {self.cohort.folder}",
+                record_unknown=True,
+            )
             self.report.withdrawn += 1
         with self.store.session() as db, db.begin():
             audit.record(
@@ -441,7 +448,7 @@ class _Importer:
             sid = ex.sessions[session_code][0] if session_code in ex.sessions else None
             scores = self._ratings(rows.get("ratings.csv", []), session_code, sid, age, ex, plan)
             if session_code in new_sessions:
-                agreed = consensus(scores)
+                agreed = reference_consensus(scores)
                 new_sessions[session_code].update(
                     consensus_score=agreed.score,
                     rater_spread=agreed.spread,
@@ -562,18 +569,32 @@ class _Importer:
     ) -> list[float]:
         scores: list[float] = []
         seen: set[str] = set()
+        existing_raters = (
+            {rt for s_id, rt in ex.ratings if s_id == sid} if sid is not None else set()
+        )
+        accepted_new = 0
         for r in rows:
             if r.rater in seen:
                 self.error("ratings.csv", r.line, f"rater {r.rater} scored {session_code} twice")
                 continue
             seen.add(r.rater)
+            is_new = r.rater not in existing_raters
+            if is_new and len(existing_raters) + accepted_new >= RATERS_PER_SESSION:
+                # The study's rule: 3 ratings a session; a 4th would move the label.
+                self.error(
+                    "ratings.csv",
+                    r.line,
+                    f"{session_code} already has its {RATERS_PER_SESSION} ratings",
+                )
+                continue
             try:
                 scale = self._scale(r.scale, age, "ratings.csv", r.line, self_report=False)
-                value = normalise(r.raw_score, scale)
+                value = normalise(check_score(r.raw_score, scale), scale)
             except UsageError as exc:
                 self.error("ratings.csv", r.line, f"{session_code}: {exc.message}")
                 continue
             scores.append(value)
+            accepted_new += is_new
             if sid is not None and (sid, r.rater) in ex.ratings:
                 continue
             if sid is not None:
@@ -1008,13 +1029,16 @@ def _load_existing(db: DbSession, codes: list[str], session_codes: list[str]) ->
 
 def _recompute_consensus(db: DbSession, session_ids: list[int]) -> None:
     scores: dict[int, list[float]] = defaultdict(list)
+    adjudications: dict[int, list[float]] = defaultdict(list)
     for chunk in _chunks(session_ids):
-        for sid, value in db.execute(
-            select(Rating.session_id, Rating.normalised).where(Rating.session_id.in_(chunk))
+        for sid, value, adjudication in db.execute(
+            select(Rating.session_id, Rating.normalised, Rating.adjudication).where(
+                Rating.session_id.in_(chunk)
+            )
         ):
-            scores[sid].append(value)
+            (adjudications if adjudication else scores)[sid].append(value)
     for sid in session_ids:
-        c = consensus(scores.get(sid, []))
+        c = reference_consensus(scores.get(sid, []), adjudications.get(sid, []))
         session = db.get(Session, sid)
         if session is not None:
             session.consensus_score = c.score

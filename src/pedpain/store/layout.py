@@ -15,12 +15,19 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pedpain.clinical.eligibility import EXCLUSION_FACTS, GROUPS, SURGERY_TYPES, TIME_POINTS
+from pedpain.clinical.eligibility import (
+    EXCLUSION_FACTS,
+    GROUPS,
+    SUBJECT_CODE_RE,
+    SUBJECT_CODE_RULE,
+    SURGERY_TYPES,
+    TIME_POINTS,
+)
 from pedpain.core.errors import UsageError
 
 FORMAT = "pedpain-oapc-import"
 VERSION = 1
-CODE_RE = re.compile(r"^[A-Z0-9-]{3,32}$")
+CODE_RE = SUBJECT_CODE_RE  # one definition, shared with the web app and the CLI
 RATER_ROLES = ("nurse", "physician", "anaesthetist", "psychologist")
 MEDIA_KINDS = ("photo", "video")
 
@@ -238,7 +245,7 @@ def code(row: dict[str, str | None], col: str) -> str:
     value = text(row, col)
     assert value is not None
     if not CODE_RE.match(value):
-        raise Bad(f"{col} {value!r} is not a pseudonymous code of 3-32 of A-Z, 0-9 and -")
+        raise Bad(f"{col} {value!r} is not {SUBJECT_CODE_RULE}")
     return value
 
 

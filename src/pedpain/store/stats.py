@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import distinct, func, select
 
 from pedpain import DISCLAIMER
-from pedpain.clinical.consensus import ADJUDICATION_SPREAD, reliability
+from pedpain.clinical.consensus import ADJUDICATION_SPREAD, RATERS_PER_SESSION, reliability
 from pedpain.clinical.eligibility import age_band
 from pedpain.store import audit
 from pedpain.store.models import (
@@ -54,13 +54,20 @@ def collect_stats(store: Store, *, reason: str | None = None) -> dict[str, Any]:
             )
             or 0
         )
-        sessions_total = count(Session)
+        # Voided sessions are kept for the audit but count nowhere; adjudications are
+        # not ratings of the set (the same rules as the dashboard and the exports).
+        live = Session.voided_at.is_(None)
+        sessions_total = count(Session, live)
         per_session = Counter(
-            int(n) for n in db.scalars(select(Session.n_ratings)) if n is not None
+            int(n) for n in db.scalars(select(Session.n_ratings).where(live)) if n is not None
         )
         triples = [
             (str(s), str(r), float(v))
-            for s, r, v in db.execute(select(Rating.session_id, Rating.rater, Rating.normalised))
+            for s, r, v in db.execute(
+                select(Rating.session_id, Rating.rater, Rating.normalised)
+                .join(Session)
+                .where(live, Rating.adjudication.is_(False))
+            )
         ]
         doc: dict[str, Any] = {
             "database": store.describe(),
@@ -81,10 +88,22 @@ def collect_stats(store: Store, *, reason: str | None = None) -> dict[str, Any]:
             "consents": count(Consent),
             "sessions": {
                 "total": sessions_total,
-                "by_time_point": by(Session.time_point),
-                "with_3_ratings": per_session.get(3, 0),
+                "by_time_point": by(Session.time_point, live),
+                "with_3_ratings": sum(v for k, v in per_session.items() if k >= RATERS_PER_SESSION),
+                "pending_ratings": sum(
+                    v for k, v in per_session.items() if 0 < k < RATERS_PER_SESSION
+                ),
+                "voided": count(Session, Session.voided_at.is_not(None)),
+                "adjudicated": int(
+                    db.scalar(
+                        select(func.count(distinct(Rating.session_id))).where(
+                            Rating.adjudication.is_(True)
+                        )
+                    )
+                    or 0
+                ),
                 "ratings_per_session": {str(k): v for k, v in sorted(per_session.items())},
-                "needs_adjudication": count(Session, Session.needs_adjudication.is_(True)),
+                "needs_adjudication": count(Session, live, Session.needs_adjudication.is_(True)),
                 "adjudication_spread_over": ADJUDICATION_SPREAD,
             },
             "media": {

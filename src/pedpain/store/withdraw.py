@@ -67,9 +67,18 @@ class WithdrawalReport:
 
 
 def withdraw_subject(
-    store: Store, code: str, reason: str, *, source: str = "pedpain db withdraw"
+    store: Store,
+    code: str,
+    reason: str,
+    *,
+    source: str = "pedpain db withdraw",
+    record_unknown: bool = False,
 ) -> WithdrawalReport:
-    """Erase subject ``code``'s media, derived artefacts and rows; keep the audit entry."""
+    """Erase subject ``code``'s media, derived artefacts and rows; keep the audit entry.
+
+    ``source`` is written to the audit entry only. A code the database has never seen
+    (neither enrolled nor screened out) is refused unless ``record_unknown``: then the
+    withdrawal is recorded so that a later import never brings the child back."""
     start = time.perf_counter()
     code = code.strip()
     if not reason or not reason.strip():
@@ -83,7 +92,7 @@ def withdraw_subject(
     if subject is None:
         if already:
             return WithdrawalReport(code, "already_withdrawn", seconds=time.perf_counter() - start)
-        if screened is None and source == "pedpain db withdraw":
+        if screened is None and not record_unknown:
             raise UsageError(f"no subject {code!r} in the database")
         # Screened out or never imported: record the tombstone so it never comes back.
         with store.session() as db, db.begin():

@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from sqlalchemy.exc import IntegrityError
 
 from pedpain import DISCLAIMER, __version__
 from pedpain.core.settings import Settings
@@ -124,6 +125,15 @@ def create_app(
             {"principal": principal, "status": exc.status, "message": exc.message},
             status_code=exc.status,
             headers=headers,
+        )
+
+    @app.exception_handler(IntegrityError)
+    async def duplicate(request: Request, exc: IntegrityError) -> Response:
+        # The study layer turns known races into 409s; this catches any other one, so
+        # that two identical submissions at once never surface as a 500.
+        return await refused(
+            request,
+            Refused(409, "conflict", "this was already recorded by a simultaneous request"),
         )
 
     @app.exception_handler(404)

@@ -7,24 +7,35 @@ only under its own child), so a guessed id is a 404, audited like any refusal.
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
-from sqlalchemy import func, select
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 
 from pedpain.clinical.age import format_age
 from pedpain.clinical.eligibility import EXCLUSION_FACTS, GROUPS, SURGERY_TYPES, TIME_POINTS
 from pedpain.core.errors import PedpainError
-from pedpain.store import collect_stats, export_manifest, withdraw_subject
+from pedpain.store import collect_stats, export_manifest
 from pedpain.store.accounts import ROLES
-from pedpain.store.models import AuditEntry, ScreeningRejection, Subject
-from pedpain.web import accounts, care, engines
-from pedpain.web.accounts import Principal
+from pedpain.study import (
+    accounts,
+    blinding,
+    corrections,
+    dashboard,
+    enrolment,
+    intake,
+    ratings,
+    sessions,
+    withdrawal,
+)
+from pedpain.study.accounts import Principal
+from pedpain.study.errors import http_of
+from pedpain.study.protocol import StudyRules, is_subject_code
+from pedpain.web import engines
 from pedpain.web.charts import bars_svg, timeline_svg
 from pedpain.web.security import (
     LOGIN_COOKIE,
@@ -40,7 +51,27 @@ from pedpain.web.security import (
 
 router = APIRouter(include_in_schema=False)
 HOME_OF = {"nurse": "/children", "rater": "/rate", "researcher": "/study", "admin": "/admin/users"}
-MEDIA_TYPES = {"jpg": "image/jpeg", "png": "image/png", "webm": "video/webm", "mp4": "video/mp4"}
+MEDIA_TYPES = {
+    "jpg": "image/jpeg",
+    "png": "image/png",
+    "webp": "image/webp",
+    "bmp": "image/bmp",
+    "tiff": "image/tiff",
+    "heif": "image/heif",
+    "webm": "video/webm",
+    "mp4": "video/mp4",
+    "avi": "video/x-msvideo",
+}
+
+
+def refusal(exc: PedpainError) -> Refused:
+    """A study rule's refusal as the HTTP answer it carries (404, 409, 413, 415, 400)."""
+    status, code = http_of(exc)
+    return Refused(status, code, exc.message)
+
+
+def rules_of(request: Request) -> StudyRules:
+    return StudyRules.from_settings(request.app.state.settings)
 
 
 def who(request: Request, *roles: str) -> Principal:
@@ -55,7 +86,7 @@ def who(request: Request, *roles: str) -> Principal:
 
 def store_of(request: Request, principal: Principal | None = None) -> Any:
     store = request.app.state.store
-    return care.actor_store(store, principal.actor) if principal else store
+    return sessions.actor_store(store, principal.actor) if principal else store
 
 
 def render(
@@ -84,16 +115,16 @@ def see_other(url: str) -> RedirectResponse:
 
 def subject_or_404(store: Any, code: str) -> Any:
     try:
-        return care.get_subject(store, code)
-    except care.NotFound:
-        raise Refused(404, "not_found", "no such child") from None
+        return enrolment.get_subject(store, code)
+    except PedpainError as exc:
+        raise refusal(exc) from None
 
 
 def session_or_404(store: Any, code: str, session_code: str) -> Any:
     try:
-        return care.get_session(store, code, session_code)
-    except care.NotFound:
-        raise Refused(404, "not_found", "no such assessment for this child") from None
+        return sessions.get_session(store, code, session_code)
+    except PedpainError as exc:
+        raise refusal(exc) from None
 
 
 # ----------------------------------------------------------------------------- sign-in
@@ -172,7 +203,7 @@ def home(request: Request) -> Response:
 @router.get("/children")
 def children(request: Request, q: str = "") -> Response:
     principal = who(request, "nurse", "researcher")
-    found = care.find_children(store_of(request), q[:32])
+    found = enrolment.find_children(store_of(request), q[:32])
     return render(request, "children.html", principal, q=q[:32], children=found)
 
 
@@ -198,10 +229,14 @@ async def enrol_submit(request: Request) -> Response:
     form = await read_form(request, principal)
     values = {k: v for k, v in form.items() if isinstance(v, str) and k != "csrf_token"}
     try:
-        result = care.enrol_child(store_of(request, principal), values)
+        result = enrolment.enrol_child(store_of(request, principal), values)
     except PedpainError as exc:
         return render(
-            request, "enrol.html", principal, 400, **_enrol_ctx(error=exc.message, form=values)
+            request,
+            "enrol.html",
+            principal,
+            http_of(exc)[0],
+            **_enrol_ctx(error=exc.message, form=values),
         )
     if not result.enrolled:
         return render(request, "enrol.html", principal, 200, **_enrol_ctx(rejected=result, form={}))
@@ -213,8 +248,8 @@ def child_page(request: Request, code: str) -> Response:
     principal = who(request, "nurse", "researcher")
     store = store_of(request, principal)
     subject = subject_or_404(store, code)
-    points = care.timeline(store, subject)
-    scale = care.scale_for(subject)
+    points = blinding.timeline(store, subject, principal.role, rules_of(request))
+    scale = enrolment.scale_for(subject)
     store.audit("subject.read", subject_code=code, reason="web timeline")
     return render(
         request,
@@ -226,6 +261,10 @@ def child_page(request: Request, code: str) -> Response:
         points=points,
         chart=timeline_svg(points, scale.threshold_normalised if scale else None),
         time_points=TIME_POINTS,
+        corrections=corrections.list_corrections(store, code)
+        if principal.role == "researcher"
+        else [],
+        fields=corrections.CORRECTABLE_FIELDS,
     )
 
 
@@ -234,9 +273,9 @@ async def new_assessment(request: Request, code: str) -> Response:
     principal = who(request, "nurse")
     store = store_of(request, principal)
     subject_or_404(store, code)
-    form = await read_form(request, principal, max_files=care.MAX_PHOTOS + 1)
+    form = await read_form(request, principal, max_files=intake.MAX_PHOTOS + 1)
     uploads = [
-        care.Upload(f.filename or "upload", await f.read())
+        intake.Upload(f.filename or "upload", await f.read())
         for f in form.getlist("media")
         if isinstance(f, UploadFile)
     ]
@@ -251,30 +290,21 @@ async def _store_and_assess(
     principal: Principal,
     code: str,
     time_point: str,
-    uploads: list[care.Upload],
+    uploads: list[intake.Upload],
     hours: str = "",
 ) -> str:
-    """Check the uploads, store the session and media, then assess (off the event loop)."""
-    from starlette.concurrency import run_in_threadpool
-
+    """Check the uploads (decoded in full, off the event loop), store the session and
+    media, then assess."""
     store = store_of(request, principal)
-    import tempfile
-
-    with tempfile.TemporaryDirectory(prefix="pedpain-up-") as tmp:
-        try:
-            media = care.check_uploads(uploads, Path(tmp))
-        except PedpainError as exc:
-            raise Refused(415, "upload_type", exc.message) from None
+    limit = request.app.state.config.max_upload_bytes
     try:
-        hours_value = float(hours) if hours.strip() else None
-        session_code = care.create_session(store, code, time_point, media, hours_value)
-    except ValueError:
-        raise Refused(400, "bad_input", "hours since surgery must be a number") from None
+        media = await run_in_threadpool(intake.check_uploads, uploads, limit)
+        session_code = sessions.create_session(store, code, time_point, media, hours)
     except PedpainError as exc:
-        raise Refused(400, "bad_input", exc.message) from None
-    session = care.get_session(store, code, session_code)
+        raise refusal(exc) from None
+    session = sessions.get_session(store, code, session_code)
     await run_in_threadpool(
-        care.run_assessment, store, request.app.state.engines, session, principal.username
+        sessions.run_assessment, store, request.app.state.engines, session, principal.username
     )
     return session_code
 
@@ -284,7 +314,8 @@ def session_page(request: Request, code: str, session_code: str) -> Response:
     principal = who(request, "nurse", "researcher")
     store = store_of(request, principal)
     session = session_or_404(store, code, session_code)
-    result = care.latest_assessment(store, session.id)
+    rules = rules_of(request)
+    result = blinding.ai_result(store, session, principal.role, rules)
     store.audit("session.read", subject_code=code, target=session_code)
     return render(
         request,
@@ -293,7 +324,9 @@ def session_page(request: Request, code: str, session_code: str) -> Response:
         subject=session.subject,
         session=session,
         result=result,
-        scale=care.scale_for(session.subject),
+        ai_hidden=result is None and sessions.has_assessment(store, session.id),
+        validation_phase=rules.validation_phase,
+        scale=enrolment.scale_for(session.subject),
     )
 
 
@@ -304,25 +337,24 @@ async def bps_submit(request: Request, code: str, session_code: str) -> Response
     session = session_or_404(store, code, session_code)
     form = await read_form(request, principal)
     try:
-        care.set_bps(store, session, float(text(form, "score", 16)))
-    except ValueError:
-        raise Refused(400, "bad_input", "the BPS score must be a number") from None
+        sessions.set_bps(store, session, text(form, "score", 16), rules_of(request), text=True)
     except PedpainError as exc:
-        raise Refused(400, "bad_input", exc.message) from None
+        raise refusal(exc) from None
     return see_other(f"/children/{code}/sessions/{session_code}")
 
 
 @router.post("/children/{code}/sessions/{session_code}/retry")
 async def retry(request: Request, code: str, session_code: str) -> Response:
-    from starlette.concurrency import run_in_threadpool
-
     principal = who(request, "nurse")
     store = store_of(request, principal)
     session = session_or_404(store, code, session_code)
     await read_form(request, principal)
-    await run_in_threadpool(
-        care.run_assessment, store, request.app.state.engines, session, principal.username
-    )
+    try:
+        await run_in_threadpool(
+            sessions.run_assessment, store, request.app.state.engines, session, principal.username
+        )
+    except PedpainError as exc:
+        raise refusal(exc) from None
     return see_other(f"/children/{code}/sessions/{session_code}")
 
 
@@ -336,9 +368,9 @@ def session_media(request: Request, code: str, session_code: str, slot: str) -> 
 
 def _media_response(store: Any, session: Any, slot: str) -> Response:
     try:
-        _kind, data = care.read_media(store, session, slot)
-    except care.NotFound:
-        raise Refused(404, "not_found", "no such file") from None
+        _kind, data = sessions.read_media(store, session, slot)
+    except PedpainError as exc:
+        raise refusal(exc) from None
     kind = MEDIA_TYPES.get(slot.rsplit(".", 1)[-1], "application/octet-stream")
     return Response(
         data,
@@ -351,16 +383,18 @@ def _media_response(store: Any, session: Any, slot: str) -> Response:
 @router.get("/rate")
 def rate_queue(request: Request) -> Response:
     principal = who(request, "rater")
-    queue = care.rater_queue(store_of(request), principal.username)
+    queue = ratings.rater_queue(store_of(request), principal.username)
     return render(request, "rate_queue.html", principal, queue=queue)
 
 
 def _rater_session(request: Request, principal: Principal, session_code: str) -> Any:
     store = store_of(request, principal)
     try:
-        session = care.find_session(store, session_code)
-    except care.NotFound:
-        raise Refused(404, "not_found", "no such session") from None
+        session = sessions.find_session(store, session_code)
+    except PedpainError as exc:
+        raise refusal(exc) from None
+    if session.voided_at is not None:
+        raise Refused(404, "not_found", "no such session")
     return store, session
 
 
@@ -368,17 +402,14 @@ def _rater_session(request: Request, principal: Principal, session_code: str) ->
 def rate_page(request: Request, session_code: str) -> Response:
     principal = who(request, "rater")
     store, session = _rater_session(request, principal, session_code)
-    done = care.has_rated(session, principal.username)
+    view = blinding.rater_view(store, session, principal.username, rules_of(request))
     ctx: dict[str, Any] = {
         "session": session,
-        "done": done,
-        "scale": care.scale_for(session.subject),
+        "view": view,
+        "done": view["done"],
+        "scale": enrolment.scale_for(session.subject),
+        "age": view["age"],
     }
-    ctx["age"] = format_age(session.subject.age_months)
-    if done:
-        # Unblinded only after this rater's own score is in.
-        ctx["result"] = care.latest_assessment(store, session.id)
-        ctx["ratings"] = session.ratings
     store.audit("session.read", subject_code=session.subject.code, target=session_code)
     return render(request, "rate_session.html", principal, **ctx)
 
@@ -396,11 +427,30 @@ async def rate_submit(request: Request, session_code: str) -> Response:
     store, session = _rater_session(request, principal, session_code)
     form = await read_form(request, principal)
     try:
-        care.submit_rating(store, session, principal.username, float(text(form, "score", 16)))
-    except ValueError:
-        raise Refused(400, "bad_input", "the score must be a number") from None
+        ratings.submit_rating(
+            store, session, principal.username, text(form, "score", 16), text=True
+        )
     except PedpainError as exc:
-        raise Refused(400, "bad_input", exc.message) from None
+        raise refusal(exc) from None
+    return see_other(f"/rate/{session_code}")
+
+
+@router.post("/rate/{session_code}/amend")
+async def rate_amend(request: Request, session_code: str) -> Response:
+    principal = who(request, "rater")
+    store, session = _rater_session(request, principal, session_code)
+    form = await read_form(request, principal)
+    try:
+        ratings.amend_rating(
+            store,
+            session,
+            principal.username,
+            text(form, "score", 16),
+            text(form, "reason"),
+            text=True,
+        )
+    except PedpainError as exc:
+        raise refusal(exc) from None
     return see_other(f"/rate/{session_code}")
 
 
@@ -410,22 +460,19 @@ def study(request: Request) -> Response:
     principal = who(request, "researcher")
     store = store_of(request, principal)
     stats = collect_stats(store, reason="web dashboard")
-    with store.session() as db:
-        rejections = list(
-            db.scalars(
-                select(ScreeningRejection).order_by(ScreeningRejection.screened_at.desc()).limit(50)
-            )
-        )
-    rows = care.completeness(store)
+    rows = dashboard.completeness(store)
     subjects = stats["subjects"]
     return render(
         request,
         "study.html",
         principal,
         stats=stats,
-        consent=care.consent_status(store),
+        consent=dashboard.consent_status(store),
         completeness=rows,
-        rejections=[(r, json.loads(r.reasons)) for r in rejections],
+        rejections=enrolment.screening_log(store),
+        deviations=dashboard.deviations(store),
+        voided=dashboard.voided(store),
+        validation_phase=rules_of(request).validation_phase,
         enrol_chart=bars_svg("Children enrolled by group", sorted(subjects["by_group"].items())),
         age_chart=bars_svg("Children by age band", list(subjects["by_age_band"].items())),
         tp_chart=bars_svg(
@@ -458,12 +505,17 @@ def exports_page(request: Request) -> Response:
 
 @router.post("/study/exports")
 async def exports_make(request: Request) -> Response:
-    from starlette.concurrency import run_in_threadpool
-
     principal = who(request, "researcher")
-    await read_form(request, principal)
+    form = await read_form(request, principal)
     out = _exports_root(request) / datetime.now().strftime("export-%Y%m%d-%H%M%S")
-    await run_in_threadpool(export_manifest, store_of(request, principal), out, reason="web export")
+    await run_in_threadpool(
+        lambda: export_manifest(
+            store_of(request, principal),
+            out,
+            reason="web export",
+            include_deviations=text(form, "include_deviations", 4) == "1",
+        )
+    )
     return see_other("/study/exports")
 
 
@@ -550,30 +602,21 @@ def withdraw_page(request: Request) -> Response:
 
 @router.post("/study/withdraw")
 async def withdraw_submit(request: Request) -> Response:
-    from starlette.concurrency import run_in_threadpool
-
     principal = who(request, "researcher")
     form = await read_form(request, principal)
     code, confirm, reason = text(form, "code", 64), text(form, "confirm", 64), text(form, "reason")
     store = store_of(request, principal)
-    error = ""
-    if not care.CODE.match(code) or code != confirm:
-        error = "type the child's code twice, exactly"
-    elif not reason.strip():
-        error = "a withdrawal needs a reason"
-    else:
-        with store.session() as db:
-            known = db.scalar(select(func.count()).select_from(Subject).where(Subject.code == code))
-            screened = db.scalar(
-                select(func.count())
-                .select_from(ScreeningRejection)
-                .where(ScreeningRejection.subject_code == code)
-            )
-        if not known and not screened:
-            error = f"no child {code} in the study"
-    if error:
-        return render(request, "withdraw.html", principal, 400, error=error)
-    report = await run_in_threadpool(withdraw_subject, store, code, reason, source="web")
+    # Typing the code twice is the page's guard against a slip; the rules are the study's.
+    if not is_subject_code(code) or code != confirm:
+        return render(
+            request, "withdraw.html", principal, 400, error="type the child's code twice, exactly"
+        )
+    try:
+        report = await run_in_threadpool(
+            lambda: withdrawal.withdraw(store, code, reason, source="web")
+        )
+    except PedpainError as exc:
+        return render(request, "withdraw.html", principal, 400, error=exc.message)
     return render(request, "withdraw.html", principal, report=report.to_dict())
 
 
@@ -620,14 +663,18 @@ async def users_update(request: Request, username: str) -> Response:
     role = text(form, "role", 16) or None
     active = {"1": True, "0": False}.get(text(form, "active", 1))
     password = text(form, "password", 1024) or None
-    if username == principal.username and (active is False or (role and role != "admin")):
-        raise Refused(400, "bad_input", "you cannot lock yourself out")
     try:
         accounts.update_user(
-            store, username, actor=principal.actor, role=role, active=active, password=password
+            store,
+            username,
+            actor=principal.actor,
+            role=role,
+            active=active,
+            password=password,
+            acting_user=principal.username,
         )
     except PedpainError as exc:
-        raise Refused(400, "bad_input", exc.message) from None
+        raise refusal(exc) from None
     return see_other("/admin/users")
 
 
@@ -637,22 +684,78 @@ def audit_page(
 ) -> Response:
     principal = who(request, "admin")
     page = max(1, min(page, 10_000))
-    per = 100
-    with request.app.state.store.session() as db:
-        query = select(AuditEntry).order_by(AuditEntry.id.desc())
-        if action:
-            query = query.where(AuditEntry.action == action[:64])
-        if actor:
-            query = query.where(AuditEntry.actor == actor[:100])
-        if subject:
-            query = query.where(AuditEntry.subject_code == subject[:32])
-        rows = list(db.scalars(query.offset((page - 1) * per).limit(per + 1)))
+    rows, more = dashboard.audit_entries(
+        request.app.state.store, action=action, actor=actor, subject=subject, page=page
+    )
     return render(
         request,
         "audit.html",
         principal,
-        rows=rows[:per],
-        more=len(rows) > per,
+        rows=rows,
+        more=more,
         page=page,
         filters={"action": action[:64], "actor": actor[:100], "subject": subject[:32]},
     )
+
+
+# ----------------------------------------------------------------------------- corrections
+def _research_session(request: Request, principal: Principal, session_code: str) -> Any:
+    store = store_of(request, principal)
+    try:
+        return store, sessions.find_session(store, session_code)
+    except PedpainError as exc:
+        raise refusal(exc) from None
+
+
+@router.get("/study/sessions/{session_code}")
+def review_page(request: Request, session_code: str) -> Response:
+    principal = who(request, "researcher")
+    store, session = _research_session(request, principal, session_code)
+    store.audit("session.read", subject_code=session.subject.code, target=session_code)
+    return render(
+        request,
+        "review.html",
+        principal,
+        session=session,
+        view=blinding.session_view(store, session, "researcher", rules_of(request)),
+        ratings=sorted(session.ratings, key=lambda r: (r.adjudication, r.id)),
+        corrections=corrections.list_corrections(store, session.subject.code),
+        age=format_age(session.subject.age_months),
+    )
+
+
+@router.post("/study/sessions/{session_code}/{action}")
+async def review_submit(request: Request, session_code: str, action: str) -> Response:
+    principal = who(request, "researcher")
+    store, session = _research_session(request, principal, session_code)
+    form = await read_form(request, principal)
+    reason = text(form, "reason")
+    try:
+        if action == "adjudicate":
+            ratings.adjudicate(
+                store, session, principal.username, text(form, "score", 16), reason, text=True
+            )
+        elif action == "void":
+            corrections.void_session(store, session_code, reason)
+        elif action == "move":
+            corrections.move_session(store, session_code, text(form, "to", 64), reason)
+        else:
+            raise Refused(404, "not_found", "no such action")
+    except PedpainError as exc:
+        raise refusal(exc) from None
+    return see_other(f"/study/sessions/{session_code}")
+
+
+@router.post("/children/{code}/correct")
+async def correct_child(request: Request, code: str) -> Response:
+    principal = who(request, "researcher")
+    store = store_of(request, principal)
+    subject_or_404(store, code)
+    form = await read_form(request, principal)
+    try:
+        corrections.correct_subject(
+            store, code, text(form, "field", 64), text(form, "value", 64), text(form, "reason")
+        )
+    except PedpainError as exc:
+        raise refusal(exc) from None
+    return see_other(f"/children/{code}")

@@ -14,7 +14,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from pedpain.web.accounts import Principal, session_principal, token_principal
+from pedpain.study.accounts import Principal, session_principal, token_principal
 
 SESSION_COOKIE = "pedpain_session"
 LOGIN_COOKIE = "pedpain_login"

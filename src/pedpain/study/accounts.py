@@ -15,11 +15,12 @@ from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 
 from pedpain.core.errors import UsageError
 from pedpain.store import Store, audit
 from pedpain.store.accounts import ROLES, ApiToken, LoginThrottle, WebSession, WebUser
+from pedpain.study.errors import Forbidden
 
 USERNAME = re.compile(r"^[a-z][a-z0-9._-]{1,31}$")
 MIN_PASSWORD = 10
@@ -104,11 +105,28 @@ def update_user(
     role: str | None = None,
     active: bool | None = None,
     password: str | None = None,
+    acting_user: str | None = None,
 ) -> None:
+    """Change a role, the active flag or the password. Lock-out rules, the same for the
+    admin page and ``pedpain users set``: an admin signed in as ``acting_user`` cannot
+    disable or demote their own account, and nobody can disable or demote the last
+    active admin (the study would have no one left to manage accounts)."""
     with store.session() as db, db.begin():
-        user = db.scalar(select(WebUser).where(WebUser.username == username))
+        user = db.scalar(select(WebUser).where(WebUser.username == username).with_for_update())
         if user is None:
             raise UsageError(f"no user {username!r}")
+        demoted = role is not None and role != "admin" and user.role == "admin"
+        disabled = active is False and user.role == "admin" and user.active
+        if (demoted or disabled) and acting_user == username:
+            raise Forbidden("you cannot lock yourself out: ask another admin")
+        if demoted or disabled:
+            admins = db.scalar(
+                select(func.count())
+                .select_from(WebUser)
+                .where(WebUser.role == "admin", WebUser.active.is_(True))
+            )
+            if user.active and int(admins or 0) <= 1:
+                raise Forbidden(f"{username} is the last active admin: create another first")
         changes: dict[str, object] = {}
         if role is not None and role != user.role:
             user.role = check_role(role)
