@@ -74,56 +74,61 @@ def simulate_prospective_phase(
     """Enrol and assess the phantom cohort in ``phantom`` through the study functions;
     the active model of ``settings`` assesses. Returns counts."""
     from pedpain.store import open_store
-    from pedpain.web import care
+    from pedpain.study import enrolment, intake, ratings, sessions
+    from pedpain.study.protocol import StudyRules
     from pedpain.web.engines import EnginePool
 
     subjects = _table(phantom, "subjects")
     consents = {r["subject_code"]: r for r in _table(phantom, "consents") if r["event"] == "given"}
-    sessions = defaultdict(list)
+    planned = defaultdict(list)
     for row in _table(phantom, "sessions"):
-        sessions[row["subject_code"]].append(row)
+        planned[row["subject_code"]].append(row)
     photos = defaultdict(list)
     for row in _table(phantom, "media"):
         if row["kind"] == "photo":
             photos[row["session_id"]].append(phantom / row["path"])
-    ratings = defaultdict(list)
+    scores = defaultdict(list)
     for row in _table(phantom, "ratings"):
-        ratings[row["session_id"]].append(float(row["raw_score"]))
+        scores[row["session_id"]].append(float(row["raw_score"]))
+    rules = StudyRules.from_settings(settings)
     counts = {"screened": 0, "enrolled": 0, "sessions": 0, "assessed_ok": 0, "ratings": 0}
     engines = EnginePool(settings)
     try:
         with open_store(settings, actor=actor) as base:
-            nurse = care.actor_store(base, "demo-nurse")
+            nurse = sessions.actor_store(base, "demo-nurse")
             for subject in subjects:
                 counts["screened"] += 1
                 form = _enrol_form(subject, consents.get(subject["subject_code"]))
                 code = form["code"]
-                if not care.enrol_child(nurse, form).enrolled:
+                if not enrolment.enrol_child(nurse, form).enrolled:
                     continue
                 counts["enrolled"] += 1
-                for row in sessions[subject["subject_code"]]:
+                for row in planned[subject["subject_code"]]:
                     files = photos.get(row["session_id"], [])
                     if not files:
                         continue
-                    uploads = [care.Upload(p.name, p.read_bytes()) for p in files]
-                    import tempfile
-
-                    with tempfile.TemporaryDirectory(prefix="pedpain-demo-intake-") as tmp:
-                        media = care.check_uploads(uploads, Path(tmp))
-                    hours = (
-                        float(row["hours_since_surgery"]) if row["hours_since_surgery"] else None
+                    media = intake.check_uploads(
+                        [intake.Upload(p.name, p.read_bytes()) for p in files]
                     )
-                    session_code = care.create_session(nurse, code, row["time_point"], media, hours)
+                    hours = row["hours_since_surgery"] or None
+                    session_code = sessions.create_session(
+                        nurse, code, row["time_point"], media, hours
+                    )
                     counts["sessions"] += 1
-                    session = care.get_session(nurse, code, session_code)
+                    session = sessions.get_session(nurse, code, session_code)
                     if row["bps_score"]:
                         # Validation phase: the nurse's BPS goes in before the AI is shown.
-                        care.set_bps(nurse, session, float(row["bps_score"]), row["bps_scale"])
-                    doc = care.run_assessment(nurse, engines, session, "demo-nurse")
+                        sessions.set_bps(
+                            nurse, session, float(row["bps_score"]), rules,
+                            scale_code=row["bps_scale"],
+                        )  # fmt: skip
+                    doc = sessions.run_assessment(nurse, engines, session, "demo-nurse")
                     counts["assessed_ok"] += doc.get("status") == "ok"
-                    for rater, score in zip(RATERS, ratings[row["session_id"]], strict=False):
-                        rated = care.find_session(base, session_code)
-                        care.submit_rating(care.actor_store(base, rater), rated, rater, score)
+                    for rater, score in zip(RATERS, scores[row["session_id"]], strict=False):
+                        rated = sessions.find_session(base, session_code)
+                        ratings.submit_rating(
+                            sessions.actor_store(base, rater), rated, rater, score
+                        )
                         counts["ratings"] += 1
     finally:
         engines.close()
