@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from sqlalchemy import select
 
 from cohort_fixtures import fake_model_folder, fill_cohort
 from pedpain.core.errors import UsageError
@@ -141,3 +142,33 @@ def test_cli_bad_input(dbenv, cli, tmp_path) -> None:  # type: ignore[no-untyped
     assert "12 fewer than 3 ratings" in unrated.err
     written = json.loads((Path(out) / "cohort.json").read_text())
     assert written["accounting"]["excluded"] == {"fewer_than_3_ratings": 12}
+
+
+def test_export_settles_splits_and_sends_cohort_children_to_test(dbenv, cli, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from pedpain.store import export_manifest, withdraw_subject
+    from pedpain.store.models import StoreMeta
+
+    a, _ = _two_models(dbenv.home)
+    with dbenv.open() as store:
+        fill_cohort(store, 6, [a])  # bedside-assessed: the prospective cohort
+        fill_cohort(store, 30, [], prefix="DV")  # development children, no AI
+        first = export_manifest(store, tmp_path / "e1", test_fraction=0.2, seed=0)
+        sides1 = {r["subject_code"]: r["split"] for r in _subjects_csv(tmp_path / "e1")}
+        # A later export with another seed and fraction keeps every child's side.
+        second = export_manifest(store, tmp_path / "e2", test_fraction=0.5, seed=9)
+        sides2 = {r["subject_code"]: r["split"] for r in _subjects_csv(tmp_path / "e2")}
+        assert first["splits_settled"] == {"kept": 0, "cohort_to_test": 6, "new": 30}
+        assert second["splits_settled"]["kept"] == 36
+        assert sides1 == sides2
+        assert all(sides1[f"PC-{i:04d}"] == "test" for i in range(6))
+        withdraw_subject(store, "PC-0000", "guardian withdrew consent")
+        with store.session() as db:
+            keys = set(db.scalars(select(StoreMeta.key)))
+        assert "split:PC-0000" not in keys and "split:PC-0001" in keys
+
+
+def _subjects_csv(folder: Path) -> list[dict[str, str]]:
+    import csv
+
+    with (folder / "subjects.csv").open(encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
