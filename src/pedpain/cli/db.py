@@ -186,6 +186,10 @@ def export(
     Voided sessions are never exported (listed in voided.csv); corrected values are
     exported as corrected.
 
+    A child's train/test side is settled the first time it is exported and kept for
+    every later export (another --seed or --test-fraction only places new children);
+    children of the prospective cohort (assessed by the bedside AI) go to test.
+
     \b
     Examples:
       pedpain db export --out manifest/
