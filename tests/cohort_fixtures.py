@@ -65,7 +65,6 @@ def fill_cohort(
     """Children ``PC-0000``...; each model's score is the latent pain plus its own noise."""
     rng = np.random.default_rng(seed)
     start = datetime(2026, 10, 1, 8, 0)
-    has_blind = hasattr(Session, "bps_blind_to_ai")
     with store.session() as db, db.begin():
         k = 0
         for i in range(n_children):
@@ -105,7 +104,7 @@ def fill_cohort(
                     n_ratings=c.n_ratings,
                     needs_adjudication=c.needs_adjudication,
                 )
-                if has_blind and bps is not None:
+                if bps is not None:
                     session.bps_blind_to_ai = not (unblind_every and k % unblind_every == 0)
                 if with_media:  # a row only: enough for who-is-compared checks
                     session.media = [Media(slot="photo_1.jpg", kind="photo", sha256="0" * 64,

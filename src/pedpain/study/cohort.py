@@ -263,9 +263,7 @@ class CohortOptions:
 
 
 def _sessions(store: Store, since: date | None) -> pd.DataFrame:
-    voided = getattr(Session, "voided_at", None)
-    blind = getattr(Session, "bps_blind_to_ai", None)
-    columns = [
+    columns: list[Any] = [
         Session.id.label("sid"),
         Session.code.label("session_id"),
         Subject.code.label("subject_id"),
@@ -278,8 +276,8 @@ def _sessions(store: Store, since: date | None) -> pd.DataFrame:
         Session.n_ratings,
         Session.needs_adjudication,
         Session.bps_normalised,
-        (blind if blind is not None else Session.id.is_(None)).label("bps_blind_to_ai"),
-        (voided.is_not(None) if voided is not None else Session.id.is_(None)).label("voided"),
+        Session.bps_blind_to_ai,
+        Session.voided_at.is_not(None).label("voided"),
     ]
     stmt = select(*columns).join(Subject, Session.subject_id == Subject.id)
     stmt = stmt.where(Session.id.in_(select(AiAssessment.session_id)))
@@ -289,8 +287,6 @@ def _sessions(store: Store, since: date | None) -> pd.DataFrame:
         frame = pd.DataFrame(db.execute(stmt).mappings().all())
     if frame.empty:
         frame = pd.DataFrame(columns=[c.key for c in columns])
-    if blind is None:
-        frame["bps_blind_to_ai"] = None  # this database does not record it
     return frame.set_index("sid", drop=False)
 
 

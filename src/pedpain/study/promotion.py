@@ -130,7 +130,6 @@ def cohort_cases(store: Store) -> list[Case]:
     from pedpain.store.accounts import AiAssessment
     from pedpain.store.models import Session
 
-    voided = getattr(Session, "voided_at", None)
     stmt = (
         select(Session)
         .where(
@@ -138,12 +137,11 @@ def cohort_cases(store: Store) -> list[Case]:
             Session.consensus_score.is_not(None),
             Session.n_ratings >= RATERS_PER_SESSION,
             Session.needs_adjudication.is_(False),
+            Session.voided_at.is_(None),
         )
         .options(selectinload(Session.subject), selectinload(Session.media))
         .order_by(Session.id)
     )
-    if voided is not None:
-        stmt = stmt.where(voided.is_(None))
     with store.session() as db:
         sessions = list(db.scalars(stmt))
     return [
@@ -193,7 +191,7 @@ def export_cases(folder: Path) -> list[Case]:
 
 
 # ----------------------------------------------------------------------------- scoring
-Scorer = Callable[[Case, Path], tuple[str, str | None, float | None]]
+Scorer = Callable[[Case, list[Path]], tuple[str, str | None, float | None]]
 
 
 def _materialise(store: Store | None, case: Case, tmp: Path) -> list[Path]:
@@ -214,7 +212,7 @@ def _engine_scorer(contender: Contender, settings: Settings) -> tuple[Any, Score
 
     engine = Assessor(contender.folder, home=Path(settings.home))
 
-    def score(case: Case, files: Any) -> tuple[str, str | None, float | None]:
+    def score(case: Case, files: list[Path]) -> tuple[str, str | None, float | None]:
         item = files if len(files) > 1 or case.files[0][1] == "photo" else files[0]
         result = engine.assess(item, age=case.age_months).to_dict()
         value = result.get("score")
