@@ -107,15 +107,15 @@ def test_nurse_rater_researcher_journey(env: WebEnv, server: LiveServer, browser
     )
     page.get_by_role("button", name="Store and assess").click()
     page.wait_for_url("**/sessions/**")
-    result = page.locator("#result").inner_text()
-    assert "on FLACC" in result and "threshold" in result and "Confidence" in result
+    # Validation phase (the default): the nurse's BPS first, blind to the AI.
+    assert page.locator("#ai-hidden").count() == 1 and page.locator("#result").count() == 0
     assert page.locator("img[alt^='Photo']").count() == 2
-    _shot(page, "03-result-photos")
-
-    # The nurse's BPS.
     page.get_by_label("Score you measured on FLACC (0-10)").fill("4")
     page.get_by_role("button", name="Save BPS").click()
-    assert "Recorded: 4.0 on FLACC" in page.locator("#bps-done").inner_text()
+    assert "Recorded: 4.0 on FLACC, blind to the AI" in page.locator("#bps-done").inner_text()
+    result = page.locator("#result").inner_text()
+    assert "on FLACC" in result and "threshold" in result and "Confidence" in result
+    _shot(page, "03-result-photos")
 
     # A clip, uploaded.
     page.get_by_role("link", name="Child W-001").click()
@@ -123,7 +123,7 @@ def test_nurse_rater_researcher_journey(env: WebEnv, server: LiveServer, browser
     page.get_by_label("Or upload 1-3 photos or one clip").set_input_files(str(env.media["clip"]))
     page.get_by_role("button", name="Store and assess").click()
     page.wait_for_url("**/sessions/**")
-    assert page.locator("#result").count() == 1
+    assert page.locator("#ai-hidden").count() == 1
     assert page.locator("video").count() == 1
 
     # A photo from the (synthetic) camera: no face in it, so the software abstains.
@@ -136,12 +136,16 @@ def test_nurse_rater_researcher_journey(env: WebEnv, server: LiveServer, browser
     page.get_by_label("Time point").select_option("no_pain")
     page.get_by_role("button", name="Store and assess").click()
     page.wait_for_url("**/sessions/**")
+    page.get_by_label("Score you measured on FLACC (0-10)").fill("0")
+    page.get_by_role("button", name="Save BPS").click()
     assert "No score" in page.locator("#result").inner_text()
 
-    # The timeline: three assessments, AI points drawn for the scored ones.
+    # The timeline: three assessments, AI points drawn for the scored ones the nurse may
+    # see (the clip's stays hidden until its BPS is in).
     page.get_by_role("link", name="Child W-001").click()
+    assert "after your BPS" in page.content()
     chart = page.locator("svg.chart")
-    assert chart.count() == 1 and chart.locator("circle").count() >= 3  # 2 AI + legend
+    assert chart.count() == 1 and chart.locator("circle").count() >= 2  # 1 AI + legend
     assert chart.locator("rect").count() >= 2  # BPS point + legend
     _shot(page, "04-timeline")
     page.context.close()

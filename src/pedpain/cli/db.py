@@ -141,8 +141,9 @@ def stats(ctx: typer.Context, actor: str | None = ACTOR, as_json: bool = JSON) -
     typer.echo(f"Subjects enrolled: {s['enrolled']} {s['by_group']}; withdrawn: {doc['withdrawn']}")
     typer.echo(f"Screened: {sc['screened']}, rejected: {sc['rejected']} {sc['by_reason']}")
     typer.echo(
-        f"Sessions: {se['total']} {se['by_time_point']}; need adjudication: "
-        f"{se['needs_adjudication']}"
+        f"Sessions: {se['total']} {se['by_time_point']}; with their 3 ratings: "
+        f"{se['with_3_ratings']}, pending: {se['pending_ratings']}; need adjudication: "
+        f"{se['needs_adjudication']}, adjudicated: {se['adjudicated']}; voided: {se['voided']}"
     )
     typer.echo(
         f"Media: {m['photos']} photos ({m['photos_below_20mp']} below 20 MP), {m['videos']} videos"
@@ -159,6 +160,47 @@ def stats(ctx: typer.Context, actor: str | None = ACTOR, as_json: bool = JSON) -
         )
         for r in rel["per_rater"][:20]:
             typer.echo(f"  rater {r['rater']}: n={r['n']} bias {r['bias']:+.2f}")
+    typer.echo(DISCLAIMER)
+
+
+@app.command("export-cohort")
+def export_cohort_cmd(
+    ctx: typer.Context,
+    out: Path = typer.Option(..., "--out", help="Folder to write (an earlier one is replaced)."),
+    include_deviations: bool = typer.Option(
+        False,
+        "--include-deviations",
+        help="Also write sessions outside the protocol's 6-48 h window (left out by default).",
+    ),
+    reason: str | None = typer.Option(None, "--reason", help="Why, for the audit log."),
+    actor: str | None = ACTOR,
+    as_json: bool = JSON,
+) -> None:
+    """Write the database in the import layout (cohort.json, subjects.csv, sessions.csv,
+    media.csv, ratings.csv, ... and decrypted media), the folder `pedpain db import`
+    reads: a cohort entered in the web app re-imports unchanged elsewhere. Voided
+    sessions are listed in voided.csv, not exported. Decrypted media: audited and
+    registered for withdrawal.
+
+    Exit codes: 0 written; 2 --out is something else; 4 database or key problem.
+
+    \b
+    Examples:
+      pedpain db export-cohort --out site-a-cohort/
+      pedpain db import site-a-cohort/
+    """
+    from pedpain.store.cohort_export import export_cohort
+
+    with open_store(settings_of(ctx), actor=actor) as store:
+        doc = export_cohort(store, out, include_deviations=include_deviations, reason=reason)
+    if as_json:
+        print_json(doc)
+        return
+    typer.echo(
+        f"Wrote {doc['out']}: {doc['subjects']} children, {doc['sessions']} sessions, "
+        f"{doc['media']} files, {doc['ratings']} ratings ({doc['voided_sessions']} voided "
+        "sessions listed, not exported)"
+    )
     typer.echo(DISCLAIMER)
 
 

@@ -17,6 +17,7 @@ from pedpain import DISCLAIMER, __version__
 from pedpain.cli import assess as assess_cmd
 from pedpain.cli import augment as augment_cmd
 from pedpain.cli import cohort as cohort_cmd
+from pedpain.cli import correct as correct_cmd
 from pedpain.cli import db as db_cmd
 from pedpain.cli import demo as demo_cmd
 from pedpain.cli import evaluate as evaluate_cmd
@@ -98,6 +99,7 @@ app.command("assess")(assess_cmd.assess)
 app.add_typer(export_cmd.app, name="export")
 app.command("serve")(serve_cmd.serve)
 app.add_typer(users_cmd.app, name="users")
+app.add_typer(correct_cmd.app, name="correct")
 app.add_typer(cohort_cmd.app, name="cohort")
 app.add_typer(models_cmd.app, name="models")
 app.add_typer(study_cmd.app, name="study")

@@ -102,7 +102,11 @@ def set_(
     password: bool = typer.Option(False, "--password", help="Set a new password (prompt)."),
     password_file: Path | None = typer.Option(None, "--password-file"),
 ) -> None:
-    """Change an account's role, state or password (ends its sessions).
+    """Change an account's role, state or password (ends its sessions). The last active
+    admin cannot be disabled or demoted (the same rule as the admin page, where an admin
+    also cannot lock themselves out): create another admin first.
+
+    Exit codes: 0 changed; 2 unknown user or role, last active admin, short password.
 
     \b
     Examples:

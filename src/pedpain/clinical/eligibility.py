@@ -130,6 +130,14 @@ def screen_subject(facts: SubjectFacts) -> list[Finding]:
     return out
 
 
+def missing_surgery_type(group: str, surgery_type: str | None) -> str | None:
+    """The experimental group is defined by its surgery: its type must be recorded (the
+    import layout and the enrolment form apply the same rule)."""
+    if group == "experimental" and not surgery_type:
+        return "surgery_type is empty for a child of the experimental group"
+    return None
+
+
 def check_assessment_time(hours_since_surgery: float | None, group: str) -> Finding | None:
     """A session of the experimental group must fall 6-48 h after the end of surgery."""
     if group != "experimental":

@@ -446,9 +446,11 @@ class _Importer:
         for session_code in accepted_sessions:
             rows = self.by_session.get(session_code, {})
             sid = ex.sessions[session_code][0] if session_code in ex.sessions else None
-            scores = self._ratings(rows.get("ratings.csv", []), session_code, sid, age, ex, plan)
+            scores, adjudicated = self._ratings(
+                rows.get("ratings.csv", []), session_code, sid, age, ex, plan
+            )
             if session_code in new_sessions:
-                agreed = reference_consensus(scores)
+                agreed = reference_consensus(scores, adjudicated)
                 new_sessions[session_code].update(
                     consensus_score=agreed.score,
                     rater_spread=agreed.spread,
@@ -566,20 +568,28 @@ class _Importer:
         age: int,
         ex: _Existing,
         plan: _Plan,
-    ) -> list[float]:
+    ) -> tuple[list[float], list[float]]:
         scores: list[float] = []
         seen: set[str] = set()
         existing_raters = (
             {rt for s_id, rt in ex.ratings if s_id == sid} if sid is not None else set()
         )
         accepted_new = 0
+        adjudications: list[float] = []
         for r in rows:
             if r.rater in seen:
                 self.error("ratings.csv", r.line, f"rater {r.rater} scored {session_code} twice")
                 continue
             seen.add(r.rater)
             is_new = r.rater not in existing_raters
-            if is_new and len(existing_raters) + accepted_new >= RATERS_PER_SESSION:
+            if r.adjudication and not (r.adjudication_reason or "").strip():
+                self.error("ratings.csv", r.line, f"{session_code}: an adjudication needs a reason")
+                continue
+            if (
+                not r.adjudication
+                and is_new
+                and len(existing_raters) + accepted_new >= RATERS_PER_SESSION
+            ):
                 # The study's rule: 3 ratings a session; a 4th would move the label.
                 self.error(
                     "ratings.csv",
@@ -593,8 +603,11 @@ class _Importer:
             except UsageError as exc:
                 self.error("ratings.csv", r.line, f"{session_code}: {exc.message}")
                 continue
-            scores.append(value)
-            accepted_new += is_new
+            if r.adjudication:
+                adjudications.append(value)
+            else:
+                scores.append(value)
+                accepted_new += is_new
             if sid is not None and (sid, r.rater) in ex.ratings:
                 continue
             if sid is not None:
@@ -608,9 +621,11 @@ class _Importer:
                     "raw_score": r.raw_score,
                     "normalised": value,
                     "blinded": r.blinded,
+                    "adjudication": r.adjudication,
+                    "adjudication_reason": r.adjudication_reason,
                 }
             )
-        return scores
+        return scores, adjudications
 
     def _self_reports(
         self,

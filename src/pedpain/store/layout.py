@@ -22,13 +22,16 @@ from pedpain.clinical.eligibility import (
     SUBJECT_CODE_RULE,
     SURGERY_TYPES,
     TIME_POINTS,
+    missing_surgery_type,
 )
 from pedpain.core.errors import UsageError
 
 FORMAT = "pedpain-oapc-import"
 VERSION = 1
 CODE_RE = SUBJECT_CODE_RE  # one definition, shared with the web app and the CLI
-RATER_ROLES = ("nurse", "physician", "anaesthetist", "psychologist")
+# "rater": a professional whose profession was not recorded (the web app's rater role);
+# "researcher": the author of an adjudication.
+RATER_ROLES = ("nurse", "physician", "anaesthetist", "psychologist", "rater", "researcher")
 MEDIA_KINDS = ("photo", "video")
 
 T = TypeVar("T")
@@ -116,6 +119,9 @@ class RatingRow:
     scale: str
     raw_score: float
     blinded: bool
+    # Optional columns: a researcher's adjudication beyond the set of 3, and why.
+    adjudication: bool = False
+    adjudication_reason: str | None = None
 
 
 @dataclass
@@ -317,8 +323,9 @@ def _subject(line: int, r: dict[str, str | None]) -> SubjectRow:
         raise Bad("give age_months or birth_date")
     if row.age_months is not None and row.age_months < 0:
         raise Bad("age_months is negative")
-    if group == "experimental" and row.surgery_type is None:
-        raise Bad("surgery_type is empty for a child of the experimental group")
+    missing = missing_surgery_type(group, row.surgery_type)
+    if missing:
+        raise Bad(missing)
     return row
 
 
@@ -393,6 +400,10 @@ def _rating(line: int, r: dict[str, str | None]) -> RatingRow:
         scale=(text(r, "scale") or "").upper(),
         raw_score=raw,
         blinded=bool(boolean(r, "blinded")),
+        adjudication=bool(boolean(r, "adjudication")) if "adjudication" in r else False,
+        adjudication_reason=text(r, "adjudication_reason", required=False)
+        if "adjudication_reason" in r
+        else None,
     )
 
 

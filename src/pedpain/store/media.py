@@ -208,7 +208,13 @@ class MediaStore:
         if folder not in self._folders:
             os.makedirs(folder, exist_ok=True)
             self._folders.add(folder)
-        os.replace(staged, f"{folder}/{sha}")
+        try:
+            os.replace(staged, f"{folder}/{sha}")
+        except FileNotFoundError:
+            # The same content staged twice (one photo in two sessions of a batch, or
+            # twice in one upload): the first promote already put it in place.
+            if not os.path.exists(f"{folder}/{sha}"):
+                raise
 
     def discard(self, staged: Path) -> None:
         staged.unlink(missing_ok=True)

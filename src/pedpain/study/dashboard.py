@@ -92,7 +92,13 @@ def voided(store: Store, limit: int = 200) -> list[dict[str, Any]]:
             .limit(limit)
         ).all()
     return [
-        {"session": s, "subject": c, "voided_at": at.isoformat(), "by": by, "reason": why}
+        {
+            "session": s,
+            "subject": c,
+            "voided_at": at.isoformat() if at else None,
+            "by": by,
+            "reason": why,
+        }
         for s, c, at, by, why in rows
     ]
 

@@ -20,6 +20,7 @@ from pedpain.clinical.eligibility import (
     SURGERY_TYPES,
     ConsentEvent,
     SubjectFacts,
+    missing_surgery_type,
     screen_consent,
     screen_subject,
 )
@@ -122,6 +123,9 @@ def enrol_child(store: Store, form: dict[str, Any]) -> Enrolment:
     sex = check_sex(form.get("sex"))
     group = check_group(form.get("group"))
     surgery_type = check_surgery_type(form.get("surgery_type"))
+    missing = missing_surgery_type(group, surgery_type)
+    if missing:
+        raise UsageError(missing.replace("surgery_type", "the surgery type"))
     end = _opt_datetime(form.get("surgery_end"), "end of surgery")
     hours = check_surgery_hours(form.get("surgery_hours"))
     start = end - timedelta(hours=hours) if end is not None and hours is not None else None
@@ -211,7 +215,7 @@ def get_subject(store: Store, code: str) -> Subject:
     from pedpain.store.models import Session
 
     if not is_subject_code(code):
-        raise NotFound(f"no child {code!r}")
+        raise NotFound("no such child")
     with store.session() as db:
         subject = db.scalar(
             select(Subject)
@@ -219,7 +223,7 @@ def get_subject(store: Store, code: str) -> Subject:
             .options(selectinload(Subject.sessions).selectinload(Session.media))
         )
     if subject is None:
-        raise NotFound(f"no child {code!r}")
+        raise NotFound("no such child")
     return subject
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from pedpain.clinical.age import format_age
@@ -59,7 +59,8 @@ def rater_queue(store: Store, rater: str, limit: int = 100) -> list[dict[str, An
 
 def recompute(db: Any, session_id: int) -> None:
     """The session's label and counts from its ratings, under the complete-set rule."""
-    regular, adjudications = [], []
+    regular: list[float] = []
+    adjudications: list[float] = []
     for value, adjudication in db.execute(
         select(Rating.normalised, Rating.adjudication).where(Rating.session_id == session_id)
     ):
@@ -70,9 +71,19 @@ def recompute(db: Any, session_id: int) -> None:
     row.n_ratings, row.needs_adjudication = c.n_ratings, c.needs_adjudication
 
 
+def lock_session(db: Any, session_id: int) -> Session:
+    """The session row, locked for the rest of the transaction, read after the lock.
+
+    A no-op UPDATE as the transaction's first statement is the portable lock: PostgreSQL
+    locks the row, SQLite takes its write lock (waiting on busy_timeout) before anything
+    is read, so two raters submitting at once are counted one after the other."""
+    db.execute(update(Session).where(Session.id == session_id).values(n_ratings=Session.n_ratings))
+    row: Session = db.get_one(Session, session_id, populate_existing=True)
+    return row
+
+
 def _locked(db: Any, session_id: int) -> Session:
-    # Row lock on PostgreSQL: two raters submitting at once are counted one after the other.
-    row = db.get_one(Session, session_id, with_for_update=True, populate_existing=True)
+    row = lock_session(db, session_id)
     if row.voided_at is not None:
         raise Conflict("this session was voided: it takes no more ratings")
     return row

@@ -38,6 +38,7 @@ from pedpain.study.protocol import (
     protocol_deviation,
     score_from,
 )
+from pedpain.study.ratings import lock_session
 from pedpain.vision.reading import MediaRejected, read_image
 
 log = get_logger(__name__)
@@ -291,7 +292,7 @@ def set_bps(
     normalised = normalise(value, scale)
     blind = rules.validation_phase or not has_assessment(store, session.id)
     with store.session() as db, db.begin():
-        row = db.get_one(Session, session.id, with_for_update=True)
+        row = lock_session(db, session.id)
         if row.voided_at is not None:
             raise Conflict("this session was voided")
         if row.bps_score is not None:

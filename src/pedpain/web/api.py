@@ -56,7 +56,7 @@ def _rules(request: Request) -> StudyRules:
 
 
 class Enrol(BaseModel):
-    code: str = Field(max_length=32)
+    code: str = Field(max_length=200, description="pseudonymous code (the study rule checks it)")
     age: str = Field(max_length=16, description="like 4y6m")
     sex: str = Field(max_length=1)
     group: str = Field("experimental", max_length=16)

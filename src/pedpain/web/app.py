@@ -10,14 +10,17 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.exc import IntegrityError
 
 from pedpain import DISCLAIMER, __version__
+from pedpain.core.errors import PedpainError
 from pedpain.core.settings import Settings
 from pedpain.store import Store, open_store
+from pedpain.study.errors import http_of
 from pedpain.web.engines import EnginePool
 from pedpain.web.security import (
     LOCAL_HOSTS,
@@ -126,6 +129,20 @@ def create_app(
             status_code=exc.status,
             headers=headers,
         )
+
+    @app.exception_handler(PedpainError)
+    async def rule_refused(request: Request, exc: PedpainError) -> Response:
+        # A study rule's refusal that a handler did not map itself: its own status.
+        status, code = http_of(exc)
+        return await refused(request, Refused(status, code, exc.message))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_body(request: Request, exc: RequestValidationError) -> Response:
+        # The contract's error body, not FastAPI's default {"detail": [...]}.
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(x) for x in first.get("loc", ()) if x != "body")
+        message = f"{where}: {first.get('msg', 'invalid request')}" if where else "invalid request"
+        return await refused(request, Refused(422, "bad_input", message))
 
     @app.exception_handler(IntegrityError)
     async def duplicate(request: Request, exc: IntegrityError) -> Response:
