@@ -58,7 +58,7 @@ def make_env(root: Path, *, model: bool = False, media: bool = False, **settings
     return env
 
 
-def make_model(folder: Path) -> Path:
+def make_model(folder: Path, seed: int = 0, name: str = "ui-test") -> Path:
     """An untrained resnet18 (64 px input) saved as a model folder."""
     import torch
 
@@ -66,11 +66,11 @@ def make_model(folder: Path) -> Path:
     from pedpain.models.registry import InputSpec
     from pedpain.training.module import build_net
 
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     spec = InputSpec(size=64)
     net = build_net("resnet18", spec, [8], 0.1)
     meta = {
-        "name": "ui-test",
+        "name": name,
         "version": "0",
         "stage": "untrained",
         "backbone": "resnet18",

@@ -249,6 +249,10 @@ def export(
     Exit codes: 0 manifest written; 1 bug; 2 bad usage; 3 some items rejected; 4 environment
     problem (database, media key, folder).
 
+    A child's train/test side is settled the first time it is exported and kept for
+    every later export (another --seed or --test-fraction only places new children);
+    children of the prospective cohort (assessed by the bedside AI) go to test.
+
     \b
     Examples:
       pedpain db export --out manifest/

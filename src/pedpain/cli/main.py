@@ -16,15 +16,18 @@ import typer
 from pedpain import DISCLAIMER, __version__
 from pedpain.cli import assess as assess_cmd
 from pedpain.cli import augment as augment_cmd
+from pedpain.cli import cohort as cohort_cmd
 from pedpain.cli import correct as correct_cmd
 from pedpain.cli import db as db_cmd
 from pedpain.cli import demo as demo_cmd
 from pedpain.cli import evaluate as evaluate_cmd
 from pedpain.cli import export as export_cmd
+from pedpain.cli import models as models_cmd
 from pedpain.cli import phantom as phantom_cmd
 from pedpain.cli import preprocess as preprocess_cmd
 from pedpain.cli import scales as scales_cmd
 from pedpain.cli import serve as serve_cmd
+from pedpain.cli import study as study_cmd
 from pedpain.cli import train as train_cmd
 from pedpain.cli import unbc as unbc_cmd
 from pedpain.cli import users as users_cmd
@@ -99,6 +102,9 @@ app.command("serve")(serve_cmd.serve)
 app.add_typer(users_cmd.app, name="users")
 app.add_typer(correct_cmd.app, name="correct")
 app.add_typer(weights_cmd.app, name="weights")
+app.add_typer(cohort_cmd.app, name="cohort")
+app.add_typer(models_cmd.app, name="models")
+app.add_typer(study_cmd.app, name="study")
 
 
 def _debug_requested(args: list[str]) -> bool:

@@ -62,6 +62,15 @@ class Settings(BaseSettings):
         "X-Forwarded-For/-Proto are trusted; empty: none",
     )
     model: Path | None = Field(default=None, description="model folder for assess and serve")
+    study_target_children: int = Field(
+        default=500, ge=1, description="children the prospective cohort plans to validate"
+    )
+    study_noninferiority_auc: float = Field(
+        default=0.05, ge=0, lt=0.5, description="largest AUC loss a challenger may show (margin)"
+    )
+    study_noninferiority_mae: float = Field(
+        default=0.5, ge=0, le=10, description="largest MAE increase (0-10) a challenger may show"
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -14,6 +14,7 @@ from pedpain import DISCLAIMER
 from pedpain.clinical.age import format_age, parse_age
 from pedpain.clinical.scales import recommended_scale, scales_for_age
 from pedpain.core.files import atomic_write_text
+from pedpain.pipeline.cohort_stage import cohort_stages
 from pedpain.pipeline.db_stage import database_stages
 from pedpain.pipeline.phantom_stage import phantom_stage
 from pedpain.pipeline.stages import Stage
@@ -48,7 +49,8 @@ def demo_stages(quick: bool) -> list[Stage]:
         phantom_stage(quick),
     ]
     # The research database stage joins right after a phantom stage (pipeline/db_stage.py).
-    return stages + database_stages(stages) + study_stages(quick)
+    # The simulated prospective cohort needs the bedside model the study stages make.
+    return stages + database_stages(stages) + study_stages(quick) + cohort_stages(quick)
 
 
 def epilogue(done: dict[str, dict[str, Any]]) -> list[str]:

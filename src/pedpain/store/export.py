@@ -128,6 +128,50 @@ def assign_splits(
     return out
 
 
+SPLIT_META = "split:"  # store_meta key prefix: a child's train/test side, once chosen
+
+
+def settle_splits(
+    store: Store, proposed: dict[str, Assignment]
+) -> tuple[dict[str, Assignment], dict[str, int]]:
+    """Train/test once and for ever: a child keeps the side its first export gave it
+    (kept in ``store_meta``), and a child of the prospective cohort (any bedside AI
+    assessment) goes to test the first time it is exported, so a child used to validate
+    a model is never trained on by a later challenger validated on that child. Folds are
+    still dealt afresh (they only matter within the training side)."""
+    from pedpain.store.accounts import AiAssessment
+    from pedpain.store.models import StoreMeta
+
+    counts = {"kept": 0, "cohort_to_test": 0, "new": 0}
+    with store.session() as db, db.begin():
+        stored = {
+            row.key.removeprefix(SPLIT_META): row.value
+            for row in db.scalars(select(StoreMeta).where(StoreMeta.key.like(SPLIT_META + "%")))
+        }
+        cohort = set(
+            db.scalars(
+                select(Subject.code)
+                .join(Session, Session.subject_id == Subject.id)
+                .where(Session.id.in_(select(AiAssessment.session_id)))
+            )
+        )
+        settled: dict[str, Assignment] = {}
+        for code, a in proposed.items():
+            side = stored.get(code)
+            if side in ("train", "test"):
+                counts["kept"] += 1
+            elif code in cohort:
+                side = "test"
+                counts["cohort_to_test"] += 1
+            else:
+                side = a.split
+                counts["new"] += 1
+            if code not in stored:
+                db.add(StoreMeta(key=SPLIT_META + code, value=side))
+            settled[code] = Assignment(side, a.fold)
+    return settled, counts
+
+
 def export_manifest(
     store: Store,
     out: str | Path,
@@ -189,6 +233,7 @@ def export_manifest(
         scores = [x.consensus_score for x in kept[s.code] if x.consensus_score is not None]
         strata[s.code] = f"{age_band(s.age_months)}|{pain_level(max(scores) if scores else None)}"
     splits = assign_splits(strata, test_fraction=test_fraction, folds=folds, seed=seed)
+    splits, settled = settle_splits(store, splits)
 
     target.parent.mkdir(parents=True, exist_ok=True)
     # A killed export of this folder left its staging folder (decrypted media included).
@@ -306,6 +351,7 @@ def export_manifest(
             "voided_sessions": len(voided_rows),
             "deviation_sessions": deviations,
             "deviations_included": include_deviations,
+            "splits_settled": settled,
             "train_subjects": len(splits) - n_test,
             "test_subjects": n_test,
             "test_fraction": test_fraction,

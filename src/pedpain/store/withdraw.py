@@ -41,6 +41,7 @@ from pedpain.store.models import (
     ModelRunSubject,
     ScreeningRejection,
     Session,
+    StoreMeta,
     Subject,
 )
 from pedpain.store.store import Store
@@ -211,6 +212,8 @@ def withdraw_subject(
             )
         db.execute(delete(Subject).where(Subject.id == sid))
         db.execute(delete(ScreeningRejection).where(ScreeningRejection.subject_code == code))
+        # The child's settled train/test side (store/export.py) goes with the child.
+        db.execute(delete(StoreMeta).where(StoreMeta.key == f"split:{code}"))
         audit.record(
             db,
             store.actor,

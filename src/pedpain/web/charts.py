@@ -136,3 +136,66 @@ def bars_svg(title: str, items: Sequence[tuple[str, float]], unit: str = "") -> 
         )
     parts.append("</svg>")
     return Markup("".join(parts))
+
+
+def bland_altman_svg(
+    title: str, points: Sequence[tuple[float, float]], agreement: dict[str, Any], ident: str
+) -> Markup:
+    """Bland-Altman: difference (AI - other) against the mean of the two, 0-10 scale, with
+    the bias and the 95% limits of agreement."""
+    w, h, left, right, top, bottom = 420, 260, 44, 12, 24, 40
+    pw, ph = w - left - right, h - top - bottom
+    lines = [agreement.get(k) for k in ("bias", "loa_low", "loa_high")]
+    spread = max([abs(d) for _, d in points] + [abs(v) for v in lines if v is not None] + [1.0])
+    span = min(10.0, float(int(spread) + 1))
+
+    def x_of(v: float) -> float:
+        return left + v / 10.0 * pw
+
+    def y_of(v: float) -> float:
+        return top + (1 - (v + span) / (2 * span)) * ph
+
+    bias = agreement.get("bias")
+    desc = (
+        f"{agreement.get('n', 0)} sessions; bias {bias:.2f}, limits of agreement "
+        f"{agreement['loa_low']:.2f} to {agreement['loa_high']:.2f}"
+        if bias is not None and agreement.get("loa_low") is not None
+        else "not enough sessions"
+    )
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" role="img" '
+        f'aria-labelledby="{ident}-title {ident}-desc" class="chart">',
+        f'<title id="{ident}-title">{escape(title)}</title>',
+        f'<desc id="{ident}-desc">{escape(desc)}</desc>',
+        f'<text x="{left}" y="14" font-size="12">{escape(title)}</text>',
+    ]
+    for v in (-span, 0.0, span):
+        y = y_of(v)
+        parts.append(
+            f'<line x1="{left}" x2="{w - right}" y1="{_f(y)}" y2="{_f(y)}" stroke="{GRID}"/>'
+            f'<text x="{left - 6}" y="{_f(y + 4)}" text-anchor="end" font-size="11">{v:g}</text>'
+        )
+    for v in range(0, 11, 5):
+        parts.append(
+            f'<text x="{_f(x_of(v))}" y="{h - 22}" text-anchor="middle" font-size="11">{v}</text>'
+        )
+    parts.append(
+        f'<text x="{left + pw / 2}" y="{h - 6}" text-anchor="middle" font-size="11">'
+        "mean of the two (0-10); vertical: AI minus other</text>"
+    )
+    for m, d in points:
+        parts.append(
+            f'<circle cx="{_f(x_of(m))}" cy="{_f(y_of(max(-span, min(span, d))))}" r="2" '
+            f'fill="{AI_COLOUR}" fill-opacity="0.35"/>'
+        )
+    for value, dash in zip(lines, ("", "4 3", "4 3"), strict=True):
+        if value is not None:
+            y = y_of(max(-span, min(span, value)))
+            parts.append(
+                f'<line x1="{left}" x2="{w - right}" y1="{_f(y)}" y2="{_f(y)}" '
+                f'stroke="{BPS_COLOUR}" stroke-width="2"'
+                + (f' stroke-dasharray="{dash}"' if dash else "")
+                + "/>"
+            )
+    parts.append("</svg>")
+    return Markup("".join(parts))

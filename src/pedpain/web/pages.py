@@ -20,15 +20,18 @@ from starlette.datastructures import FormData, UploadFile
 from pedpain.clinical.age import format_age
 from pedpain.clinical.eligibility import EXCLUSION_FACTS, GROUPS, SURGERY_TYPES, TIME_POINTS
 from pedpain.core.errors import PedpainError
+from pedpain.models.bundle import read_model_meta
 from pedpain.store import collect_stats, export_manifest
 from pedpain.store.accounts import ROLES
 from pedpain.study import (
     accounts,
     blinding,
+    cohort,
     corrections,
     dashboard,
     enrolment,
     intake,
+    promotion,
     ratings,
     sessions,
     withdrawal,
@@ -37,7 +40,7 @@ from pedpain.study.accounts import Principal
 from pedpain.study.errors import http_of
 from pedpain.study.protocol import StudyRules, is_subject_code
 from pedpain.web import engines
-from pedpain.web.charts import bars_svg, timeline_svg
+from pedpain.web.charts import bars_svg, bland_altman_svg, timeline_svg
 from pedpain.web.gate import safe_next
 from pedpain.web.security import (
     LOGIN_COOKIE,
@@ -504,10 +507,26 @@ def study(request: Request) -> Response:
     stats = collect_stats(store, reason="web dashboard")
     rows = dashboard.completeness(store)
     subjects = stats["subjects"]
+    live = cohort.dashboard(store, request.app.state.settings)
+    agreement = live.get("bland_altman") or {}
     return render(
         request,
         "study.html",
         principal,
+        cohort=live,
+        ba_consensus=bland_altman_svg(
+            "AI vs raters' consensus",
+            agreement["consensus"]["points"],
+            agreement["consensus"],
+            "ba-consensus",
+        )
+        if agreement
+        else None,
+        ba_bps=bland_altman_svg(
+            "AI vs nurse's BPS", agreement["bps"]["points"], agreement["bps"], "ba-bps"
+        )
+        if agreement
+        else None,
         stats=stats,
         consent=dashboard.consent_status(store),
         completeness=rows,
@@ -610,6 +629,25 @@ def report_file(request: Request, report_id: str) -> Response:
     return response
 
 
+@router.post("/study/cohort/report")
+async def cohort_report(request: Request) -> Response:
+    """The full cohort validation (every model, consensus reference) into the reports."""
+    principal = who(request, "researcher")
+    await read_form(request, principal)
+    settings = request.app.state.settings
+    out = (
+        Path(settings.home).resolve() / "reports" / datetime.now().strftime("cohort-%Y%m%d-%H%M%S")
+    )
+    options = cohort.CohortOptions(model="all")
+    try:
+        await run_in_threadpool(
+            cohort.validate_cohort, store_of(request, principal), settings, out, options
+        )
+    except PedpainError as exc:
+        raise Refused(400, "bad_input", exc.message) from None
+    return see_other("/study/reports")
+
+
 @router.get("/study/models")
 def models_page(request: Request) -> Response:
     principal = who(request, "researcher")
@@ -620,6 +658,58 @@ def models_page(request: Request) -> Response:
         principal,
         models=engines.list_models(settings),
         fixed=settings.model is not None,
+        comparisons=promotion.list_comparisons(settings),
+        exports=[e["id"] for e in _list_exports(_exports_root(request))],
+    )
+
+
+@router.post("/study/models/compare")
+async def models_compare(request: Request) -> Response:
+    principal = who(request, "researcher")
+    form = await read_form(request, principal)
+    settings = request.app.state.settings
+    challenger = text(form, "challenger", 200)
+    on = text(form, "on", 200) or "cohort"
+    if on != "cohort":
+        exports = {e["id"] for e in _list_exports(_exports_root(request))}
+        if on not in exports:  # only listed exports: no path from the form reaches the disk
+            raise Refused(400, "bad_input", "no such export")
+        on = str(_exports_root(request) / on)
+    out = (
+        Path(settings.home).resolve()
+        / promotion.COMPARISONS_DIR
+        / datetime.now().strftime("%Y%m%d-%H%M%S")
+    )
+    try:
+        doc = await run_in_threadpool(
+            promotion.compare_models, settings, "active", challenger, out,
+            store=store_of(request, principal), on=on,
+            exclude_overlap=text(form, "exclude_overlap") == "1",
+        )  # fmt: skip
+    except PedpainError as exc:
+        raise Refused(400, "bad_input", exc.message) from None
+    return see_other(f"/study/models/compare/{doc['id']}")
+
+
+@router.get("/study/models/compare/{comparison_id}")
+def comparison_page(request: Request, comparison_id: str) -> Response:
+    principal = who(request, "researcher")
+    settings = request.app.state.settings
+    found = [c for c in promotion.list_comparisons(settings) if c["id"] == comparison_id]
+    if not found:
+        raise Refused(404, "not_found", "no such comparison")
+    doc = found[0]
+    active = engines.active_folder(settings)
+    active_sha = read_model_meta(active).get("sha256") if active else None
+    return render(
+        request,
+        "comparison.html",
+        principal,
+        doc=doc,
+        lines=promotion.comparison_lines(doc),
+        challenger_id=Path(doc["challenger"]["folder"]).name,
+        current=active_sha == doc["champion"]["sha256"],
+        fixed=settings.model is not None,
     )
 
 
@@ -627,12 +717,17 @@ def models_page(request: Request) -> Response:
 async def models_activate(request: Request) -> Response:
     principal = who(request, "researcher")
     form = await read_form(request, principal)
+    settings = request.app.state.settings
     model_id = text(form, "model", 200)
+    comparison_id = text(form, "comparison", 64)
     try:
-        folder = engines.set_active(request.app.state.settings, model_id)
+        folder = promotion.comparison_folder(settings, comparison_id) if comparison_id else None
+        promotion.promote(
+            store_of(request, principal), settings, model_id, folder,
+            override_reason=text(form, "reason") or None,
+        )  # fmt: skip
     except PedpainError as exc:
         raise Refused(400, "bad_input", exc.message) from None
-    store_of(request, principal).audit("model.activate", target=str(folder))
     return see_other("/study/models")
 
 
