@@ -108,7 +108,7 @@ def _serve(app: Any, trusted: str) -> tuple[Any, str]:
             port=port,
             log_level="warning",
             lifespan="off",
-            **proxy_options(trusted),  # type: ignore[arg-type]
+            **proxy_options(trusted),
         )
     )
     thread = threading.Thread(target=server.run, daemon=True)

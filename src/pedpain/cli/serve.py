@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 
 from pedpain.cli.common import settings_of
@@ -62,7 +64,7 @@ def serve(
     uvicorn.run(app, host=host, port=port, log_level="warning", **proxy_options(trusted))
 
 
-def proxy_options(trusted: str) -> dict[str, object]:
+def proxy_options(trusted: str) -> dict[str, Any]:
     """uvicorn's proxy-header handling: on only for the proxies named, so that a client
     cannot forge its address by sending X-Forwarded-For itself."""
     trusted = ",".join(part.strip() for part in trusted.split(",") if part.strip())

@@ -72,7 +72,7 @@ def principal_of(request: Request, *, api: bool) -> Principal | None:
     not public (``scope["state"]["caller"]``): it is not looked up twice."""
     cached = request.scope.get("state", {}).get("caller")
     if cached is not None:
-        return cached  # type: ignore[no-any-return]
+        return cached
     store = request.app.state.store
     if api:
         header = request.headers.get("authorization", "")
