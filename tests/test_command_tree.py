@@ -34,5 +34,7 @@ def test_help_of_every_command_exits_0_and_lists_its_exit_codes(cli, path):
     assert r.code == 0, r.err
     text = " ".join(r.out.split())
     assert f"pedpain {' '.join(path)}" in text, "usage line"
-    assert re.search(r"Exit codes?:", text), f"'pedpain {' '.join(path)} --help' lists no exit codes"
+    assert re.search(r"Exit codes?:", text), (
+        f"'pedpain {' '.join(path)} --help' lists no exit codes"
+    )
     assert re.search(r"\b0\b", text.split("Exit code", 1)[1]), "exit code 0 explained"

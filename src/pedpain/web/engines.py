@@ -42,9 +42,7 @@ def list_models(settings: Settings) -> list[dict[str, Any]]:
     folders: list[Path] = []
     if root.is_dir():
         folders = [
-            p
-            for p in root.iterdir()
-            if p.name != ACTIVE and not p.is_symlink() and is_complete(p)
+            p for p in root.iterdir() if p.name != ACTIVE and not p.is_symlink() and is_complete(p)
         ]
     active = active_folder(settings)
     if active is not None and active not in [f.resolve() for f in folders]:
