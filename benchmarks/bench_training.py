@@ -15,6 +15,7 @@ epoch time over ``--faces`` faces is estimated from the measured rate (issue 6's
 
 Usage: python benchmarks/bench_training.py [--backbone mobilenet_v3_large] [--size 112]
        [--batch 32] [--faces 1000] [--steps 10] [--warmup 3] [--stages source,distill]
+       [--workers 0]
 """
 
 from __future__ import annotations
@@ -144,6 +145,7 @@ def main() -> int:
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--stages", default=",".join(STAGES))
+    ap.add_argument("--workers", type=int, default=0, help="loader processes (frame stages)")
     args = ap.parse_args()
     stages = [s for s in args.stages.split(",") if s]
     quiet_lightning_logs()
@@ -176,7 +178,7 @@ def main() -> int:
             freeze = (lambda: [FreezeThenFinetune(None, 0.1)]) if stage == "transfer" else list
             results[stage] = measure(
                 pain_module,
-                FaceDataModule(pack, rows, None, b, 0, seed=0),
+                FaceDataModule(pack, rows, None, b, args.workers, seed=0),
                 frame_batch,
                 args,
                 root / stage,

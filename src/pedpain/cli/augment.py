@@ -71,7 +71,7 @@ def gan_train(
 
     settings = settings_of(ctx)
     load_gan_config(config, overrides or [])  # a pain-model config here is a usage error
-    run = train_from_config(config, overrides or [], out, settings=settings)
+    run = train_from_config(config, overrides or [], out, settings=settings, kind="gan")
     if not run.main:
         return  # a DDP worker process: rank 0 reports
     folder, metrics = run.folder, run.gan_metrics

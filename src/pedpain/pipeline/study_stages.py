@@ -211,7 +211,7 @@ def _gan(sizes: StudySizes):  # type: ignore[no-untyped-def]
             "train": {"batch_size": 32, "iterations": sizes.gan_iterations},
             "quality": {"encoder": done["06-transfer"]["model"], "per_level": 8},
         })  # fmt: skip
-        run = train_from_config(config_path, [], folder / "gan", progress=False)
+        run = train_from_config(config_path, [], folder / "gan", progress=False, kind="gan")
         metrics = run.gan_metrics
         return {
             "gan": str(folder / "gan"),

@@ -71,16 +71,18 @@ def train_from_config(
     progress: bool | None = None,
     callbacks: Sequence[Callback] = (),
     actor: str | None = None,
+    kind: Literal["auto", "model", "gan"] = "auto",
 ) -> TrainingRun:
     """Train what ``config`` (+ ``overrides``) describes into ``out`` (default: the
     config's ``out``, else ``PEDPAIN_HOME/models/<name>``). A rerun resumes a killed run
-    or reuses a finished one. ``callbacks`` join every fit (monitoring, tests)."""
+    or reuses a finished one. ``callbacks`` join every fit (monitoring, tests).
+    ``kind``: ``auto`` tells a GAN config by its ``gan`` section (or ``stage: gan``)."""
     settings = settings if settings is not None else load_settings()
     if settings.log_level != "debug":
         quiet_lightning_logs()
     progress = progress_enabled() if progress is None else progress
     doc = apply_overrides(read_config_file(config) if config is not None else {}, list(overrides))
-    if is_gan_config(doc):
+    if kind == "gan" or (kind == "auto" and is_gan_config(doc)):
         return _train_gan(config, overrides, out, settings, progress, callbacks)
     experiment = load_experiment(config, list(overrides))
     folder = Path(out or experiment.out or settings.home / "models" / experiment.name)
