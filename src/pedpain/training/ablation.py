@@ -279,6 +279,18 @@ def markdown_report(r: dict[str, Any]) -> str:
         f"(levels seen in training: {_fmt(q['conditioning_mad_seen_levels'])}), correlation "
         f"requested vs scored {_fmt(q['conditioning_r'])}; the same regressor on real "
         f"training faces: {_fmt(q['real_mad'])} (level-balanced), r {_fmt(q['real_r'])}.",
+        *(
+            [
+                f"- Diversity within a level (generated / real mean pairwise distance): "
+                f"{_fmt(q['diversity_ratio'])} (thumbnails "
+                f"{_fmt(q['diversity_pixels']['ratio'])}, encoder features "
+                f"{_fmt(q['diversity_features']['ratio'])}; target "
+                f"{_fmt(q['diversity_target'])}: "
+                f"{'met' if q['diversity_met'] else 'not met'})."
+            ]
+            if q.get("diversity_ratio") is not None
+            else []
+        ),
         "",
         'Verdicts come from the MAE t-interval over seeds; "no clear difference" means the '
         "interval contains zero. With few seeds and few test subjects, intervals are wide.",
