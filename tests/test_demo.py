@@ -85,6 +85,18 @@ def test_quick_demo_runs_the_study_pipeline_and_reuses_finished_stages(cli, tmp_
         next(s for s in doc["stages"] if s["name"] == "07-gan")["summary"]["samples"]
     ).is_file()
 
+    # The simulated prospective phase: its cohort report is the evaluation of its table.
+    cohort = next(s for s in doc["stages"] if s["name"] == "12-cohort")["summary"]
+    assert cohort["enrolled"] >= 1 and cohort["sessions"] >= 3
+    assert cohort["ratings"] == 3 * cohort["sessions"], cohort
+    assert cohort["predictions"], cohort["summary"]
+    metrics = json.loads((Path(cohort["report"]).parent / "metrics.json").read_text())
+    again = cli("evaluate", "predictions", cohort["predictions"], "--out",
+                str(tmp_path / "again"), "--bootstrap", "500", "--json")  # fmt: skip
+    assert again.code == 0, again.err
+    for key in ("n", "n_subjects", "auc", "auc_ci95", "sensitivity", "specificity", "mae"):
+        assert metrics[key] == json.loads(again.out)[key], key
+
     second = cli("demo", "--workdir", str(work), "--quick", "--json")
     assert all(s["reused"] for s in json.loads(second.out)["stages"])
 
