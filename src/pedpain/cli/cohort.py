@@ -9,11 +9,13 @@ from pathlib import Path
 import typer
 
 from pedpain import DISCLAIMER
-from pedpain.cli.common import print_json, settings_of
+from pedpain.cli.common import GROUP_EXIT_CODES, print_json, settings_of
 
 app = typer.Typer(
     help=(
-        "The prospective cohort: the bedside AI validated against the raters and the nurses.\n\n"
+        "The prospective cohort: the bedside AI validated against the raters and the nurses. "
+        + GROUP_EXIT_CODES
+        + "\n\n"
         "\b\nExamples:\n  pedpain cohort validate --out cohort-report/\n"
         "  pedpain cohort validate --out by-model/ --model all --reference bps"
     ),

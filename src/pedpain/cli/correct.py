@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import typer
 
-from pedpain.cli.common import print_json, settings_of
+from pedpain.cli.common import GROUP_EXIT_CODES, print_json, settings_of
 
 app = typer.Typer(
-    help="Correct enrolment fields, void or move sessions, amend a rating (audited).",
+    help="Correct enrolment fields, void or move sessions, amend a rating (audited). "
+    + GROUP_EXIT_CODES,
     no_args_is_help=True,
 )
 REASON = typer.Option(..., "--reason", help="Why (required; kept with the correction).")
@@ -135,6 +136,8 @@ def list_(
     as_json: bool = JSON,
 ) -> None:
     """The corrections made so far: when, who, what, old and new value, why.
+
+    Exit codes: 0 listed; 2 no such child; 4 database unreachable.
 
     \b
     Examples:

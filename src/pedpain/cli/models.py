@@ -7,12 +7,12 @@ from pathlib import Path
 import typer
 
 from pedpain import DISCLAIMER
-from pedpain.cli.common import print_json, settings_of
+from pedpain.cli.common import GROUP_EXIT_CODES, print_json, settings_of
 
 app = typer.Typer(
     help=(
         "The model registry (PEDPAIN_HOME/models): list, compare a challenger with the "
-        "champion, promote.\n\n"
+        "champion, promote. " + GROUP_EXIT_CODES + "\n\n"
         "\b\nExamples:\n  pedpain models list\n"
         "  pedpain models compare active new-model --out cmp/\n"
         "  pedpain models promote new-model --comparison cmp/"
@@ -26,6 +26,8 @@ JSON = typer.Option(False, "--json", help="Print one JSON document on stdout.")
 @app.command("list")
 def list_(ctx: typer.Context, as_json: bool = JSON) -> None:
     """The model folders in the registry, the active one first.
+
+    Exit codes: 0 listed; 2 bad usage.
 
     \b
     Examples:

@@ -7,11 +7,11 @@ from typing import Any
 
 import typer
 
-from pedpain.cli.common import print_json, settings_of
+from pedpain.cli.common import GROUP_EXIT_CODES, print_json, settings_of
 
 app = typer.Typer(
     help=(
-        "Planning the prospective cohort.\n\n"
+        "Planning the prospective cohort. " + GROUP_EXIT_CODES + "\n\n"
         "\b\nExamples:\n  pedpain study power --auc 0.80 --margin 0.05 --prevalence 0.3"
     ),
     no_args_is_help=True,
