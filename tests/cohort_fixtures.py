@@ -38,6 +38,14 @@ def fake_model_folder(folder: Path, name: str, trained_on: list[str] | None = No
         "format": MODEL_FORMAT,
         "name": name,
         "version": "1",
+        # The typed metadata every model folder carries (models.bundle.ModelMeta).
+        "stage": "transfer",
+        "backbone": "resnet18",
+        "input_spec": {"size": 64},
+        "head_hidden": [8],
+        "dropout": 0.1,
+        "target": "pain",
+        "target_max": 10,
         "sha256": sha,
         "subjects_train": trained_on or [],
         "subjects_val": [],
@@ -45,6 +53,10 @@ def fake_model_folder(folder: Path, name: str, trained_on: list[str] | None = No
         "created": "2026-11-01T00:00:00",
     }
     (folder / "model.json").write_text(json.dumps(meta))
+    # The preprocessing every model folder must say it was trained with (the defaults).
+    from pedpain.vision.config import PreprocessConfig
+
+    (folder / "preprocessing.json").write_text(json.dumps(PreprocessConfig().to_dict()))
     return FakeModel(folder, sha, name)
 
 
