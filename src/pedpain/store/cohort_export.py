@@ -28,7 +28,7 @@ from pedpain.clinical.eligibility import EXCLUSION_FACTS, check_assessment_time
 from pedpain.core.errors import UsageError
 from pedpain.store import audit
 from pedpain.store.derived import MANIFEST, Derived, register_derived_many, unregister_under
-from pedpain.store.export import _swap, _write
+from pedpain.store.export import swap_folder, write_synced
 from pedpain.store.layout import FORMAT, SUBJECT_COLUMNS, VERSION
 from pedpain.store.models import Analgesic, Session, Subject
 from pedpain.store.store import Store
@@ -270,7 +270,7 @@ def export_cohort(
                 }
             )
         for name, columns in TABLES.items():
-            _write(tmp / f"{name}.csv", _csv(tables[name], columns))
+            write_synced(tmp / f"{name}.csv", _csv(tables[name], columns))
         summary = {
             "format": FORMAT,
             "version": VERSION,
@@ -287,10 +287,10 @@ def export_cohort(
             "deviations_included": include_deviations,
             "disclaimer": DISCLAIMER,
         }
-        _write(tmp / "cohort.json", json.dumps(summary, indent=2) + "\n")
+        write_synced(tmp / "cohort.json", json.dumps(summary, indent=2) + "\n")
         unregister_under(store, target)
         register_derived_many(store, registrations)
-        _swap(tmp, target)
+        swap_folder(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

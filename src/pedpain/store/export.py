@@ -327,17 +327,17 @@ def export_manifest(
                     detail={"items": n_items},
                 )
             )
-        _write(tmp / "manifest.csv", manifest.getvalue())
+        write_synced(tmp / "manifest.csv", manifest.getvalue())
         subjects_csv = io.StringIO()
         sw = csv.DictWriter(subjects_csv, fieldnames=SUBJECT_COLUMNS, lineterminator="\n")
         sw.writeheader()
         sw.writerows(subject_rows)
-        _write(tmp / "subjects.csv", subjects_csv.getvalue())
+        write_synced(tmp / "subjects.csv", subjects_csv.getvalue())
         voided_csv = io.StringIO()
         vw = csv.DictWriter(voided_csv, fieldnames=VOIDED_COLUMNS, lineterminator="\n")
         vw.writeheader()
         vw.writerows(voided_rows)
-        _write(tmp / "voided.csv", voided_csv.getvalue())
+        write_synced(tmp / "voided.csv", voided_csv.getvalue())
         n_test = sum(1 for a in splits.values() if a.split == "test")
         summary = {
             "format": EXPORT_FORMAT,
@@ -362,12 +362,12 @@ def export_manifest(
             "columns": list(MANIFEST_COLUMNS),
             "disclaimer": DISCLAIMER,
         }
-        _write(tmp / "export.json", json.dumps(summary, indent=2) + "\n")
+        write_synced(tmp / "export.json", json.dumps(summary, indent=2) + "\n")
         # Register before the files appear under their final names: a kill after the swap
         # can then never leave decrypted faces that withdrawal does not know about.
         unregister_under(store, target)
         register_derived_many(store, registrations)
-        _swap(tmp, target)
+        swap_folder(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -380,14 +380,14 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(float(value), 4)
 
 
-def _write(path: Path, text: str) -> None:
+def write_synced(path: Path, text: str) -> None:
     with path.open("w", encoding="utf-8", newline="") as handle:
         handle.write(text)
         handle.flush()
         os.fsync(handle.fileno())
 
 
-def _swap(tmp: Path, target: Path) -> None:
+def swap_folder(tmp: Path, target: Path) -> None:
     """Put the finished folder in place of ``target`` (an earlier export or nothing)."""
     if not target.exists():
         os.replace(tmp, target)

@@ -29,7 +29,7 @@ from pedpain.core.errors import UsageError
 from pedpain.store import Store, audit
 from pedpain.store.models import Consent, ScreeningRejection, Subject
 from pedpain.study.errors import Conflict, NotFound
-from pedpain.study.protocol import _number, check_subject_code, is_subject_code
+from pedpain.study.protocol import check_subject_code, is_subject_code, parse_number
 
 CONSENT_VERSION = "web-1"
 
@@ -100,14 +100,14 @@ def check_surgery_type(value: Any) -> str | None:
 
 
 def check_surgery_hours(value: Any) -> float | None:
-    hours = _number(value, "surgery duration")
+    hours = parse_number(value, "surgery duration")
     if hours is not None and not 0 < hours < 48:
         raise UsageError("surgery duration must be between 0 and 48 hours")
     return hours
 
 
 def check_gestation(value: Any) -> float | None:
-    gestation = _number(value, "gestational age")
+    gestation = parse_number(value, "gestational age")
     if gestation is not None and not 20 <= gestation <= 45:
         raise UsageError("gestational age must be 20-45 weeks")
     return gestation

@@ -70,7 +70,7 @@ def check_time_point(value: Any) -> str:
     return tp
 
 
-def _number(value: Any, what: str) -> float | None:
+def parse_number(value: Any, what: str) -> float | None:
     """A number from a form field, a JSON value or a command-line string; blank = None.
     JSON ``true`` is not a number."""
     if value is None:
@@ -96,7 +96,7 @@ def check_hours(value: Any) -> float | None:
     """Hours since the end of surgery: None when not given; refused when not plausible
     (negative, infinite, more than 60 days). Outside 6-48 h is allowed but a protocol
     deviation (:func:`protocol_deviation`)."""
-    hours = _number(value, "hours since surgery")
+    hours = parse_number(value, "hours since surgery")
     if hours is None:
         return None
     low, high = PLAUSIBLE_HOURS_SINCE_SURGERY
@@ -132,7 +132,7 @@ def score_from(value: Any, scale: PainScale, *, text: bool = False) -> float:
     """A score on ``scale``. ``text=True`` for form fields and command lines (a string is
     parsed); from JSON only a number is a score (``true`` and ``"7"`` are refused)."""
     if text and isinstance(value, str):
-        number = _number(value, "the score")
+        number = parse_number(value, "the score")
         if number is None:
             raise UsageError("the score is missing")
         value = number
