@@ -46,8 +46,8 @@ def list_models(settings: Settings) -> list[dict[str, Any]]:
         folders.append(active)
     out = []
     for folder in folders:
-        meta = _read_json(folder / META_FILE)
-        metrics = _read_json(folder / METRICS_FILE)
+        meta = read_json(folder / META_FILE)
+        metrics = read_json(folder / METRICS_FILE)
         card = folder / CARD_FILE
         out.append(
             {
@@ -93,7 +93,7 @@ def set_active(settings: Settings, model_id: str) -> Path:
     return root / model_id
 
 
-def _read_json(path: Path) -> dict[str, Any]:
+def read_json(path: Path) -> dict[str, Any]:
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):

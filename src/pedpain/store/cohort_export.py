@@ -27,8 +27,8 @@ from pedpain import DISCLAIMER, __version__
 from pedpain.clinical.eligibility import EXCLUSION_FACTS, check_assessment_time
 from pedpain.core.errors import UsageError
 from pedpain.store import audit
-from pedpain.store.derived import MANIFEST, Derived, register_derived_many, unregister_under
-from pedpain.store.export import swap_folder, write_synced
+from pedpain.store.derived import MANIFEST, Derived
+from pedpain.store.export import publish_staged, write_synced
 from pedpain.store.layout import FORMAT, SUBJECT_COLUMNS, VERSION
 from pedpain.store.models import Analgesic, Session, Subject
 from pedpain.store.store import Store
@@ -288,9 +288,7 @@ def export_cohort(
             "disclaimer": DISCLAIMER,
         }
         write_synced(tmp / "cohort.json", json.dumps(summary, indent=2) + "\n")
-        unregister_under(store, target)
-        register_derived_many(store, registrations)
-        swap_folder(tmp, target)
+        publish_staged(store, tmp, target, registrations)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

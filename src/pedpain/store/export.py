@@ -27,6 +27,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -363,11 +364,7 @@ def export_manifest(
             "disclaimer": DISCLAIMER,
         }
         write_synced(tmp / "export.json", json.dumps(summary, indent=2) + "\n")
-        # Register before the files appear under their final names: a kill after the swap
-        # can then never leave decrypted faces that withdrawal does not know about.
-        unregister_under(store, target)
-        register_derived_many(store, registrations)
-        swap_folder(tmp, target)
+        publish_staged(store, tmp, target, registrations)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -385,6 +382,15 @@ def write_synced(path: Path, text: str) -> None:
         handle.write(text)
         handle.flush()
         os.fsync(handle.fileno())
+
+
+def publish_staged(store: Store, tmp: Path, target: Path, registrations: Iterable[Derived]) -> None:
+    """Put a finished staging folder in place of ``target``, registering what it holds
+    first: a kill after the swap can then never leave decrypted files that withdrawal
+    does not know about."""
+    unregister_under(store, target)
+    register_derived_many(store, registrations)
+    swap_folder(tmp, target)
 
 
 def swap_folder(tmp: Path, target: Path) -> None:

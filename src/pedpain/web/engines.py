@@ -21,10 +21,10 @@ from pedpain.models.bundle import META_FILE
 # names stay importable from here for the pages and older callers.
 from pedpain.models.catalog import (  # noqa: F401
     ACTIVE,
-    _read_json,
     active_folder,
     list_models,
     models_root,
+    read_json,
     set_active,
 )
 
@@ -45,7 +45,7 @@ class EnginePool:
         folder = active_folder(self.settings)
         if folder is None:
             raise EnvironmentProblem("no active model: a researcher sets one in the model registry")
-        return folder, str(_read_json(folder / META_FILE).get("sha256"))
+        return folder, str(read_json(folder / META_FILE).get("sha256"))
 
     def _borrow(self) -> Any:
         folder, sha = self._current()
